@@ -1,0 +1,323 @@
+"""The broker: configuration, topics and their partition logs, request dispatch."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from broker.config import BrokerConfig, topic_log_config, validate_topic_configs
+from broker.handlers import Registration, load_handlers
+from broker.metadata import LocalMetadata, TopicInfo
+from broker.metrics import BrokerMetrics
+from broker.topics import INTERNAL_TOPICS, collision_key, validate_topic_name
+from broker.waiters import PartitionWaiters
+from coordinator.producer_ids import ProducerIdManager
+from storage.log import LogConfig, PartitionLog
+from storage.manager import LogManager
+from wire.api_keys import ApiKey
+from wire.errors import ErrorCode, KafkaError, WireError
+from wire.protocol import RequestHeader, decode_request_body, decode_request_header, encode_response
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class RequestContext:
+    """What a handler may use: the broker, the request header and the peer."""
+    broker: "Broker"
+    header: RequestHeader
+    peer: str
+
+    def now_ms(self) -> int:
+        return now_ms()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+
+class Broker:
+    def __init__(self, config: BrokerConfig, metadata: LocalMetadata,
+                 log_managers: list[LogManager]) -> None:
+        self.config = config
+        self.metadata = metadata
+        self.log_managers = log_managers
+        self.handlers: dict[int, Registration] = load_handlers()
+        self.waiters = PartitionWaiters()
+        self.producer_ids = ProducerIdManager(metadata.producer_id_block_end)
+        self.metrics = BrokerMetrics(self)
+        self.advertised: Endpoint | None = None  # set once the listener is bound
+
+    @classmethod
+    def open(cls, config: BrokerConfig) -> "Broker":
+        """Opens (and if needed recovers) every log dir; sync, done before serving."""
+        log_dirs = config.log_dirs
+        for log_dir in log_dirs:
+            log_dir.mkdir(parents=True, exist_ok=True)
+        metadata = LocalMetadata.load(log_dirs[0])
+        if metadata.broker_configs:
+            config = config.with_dynamic(metadata.broker_configs)
+        broker_config = config
+
+        def config_for(topic: str) -> LogConfig:
+            info = metadata.topics.get(topic)
+            return topic_log_config(info.configs if info else {}, broker_config)
+
+        start_ms = now_ms()
+        managers = [LogManager.open(log_dir, default_config=topic_log_config({}, config),
+                                    topic_configs=config_for, now_ms=start_ms)
+                    for log_dir in log_dirs]
+        broker = cls(config, metadata, managers)
+        broker._create_missing_partitions()
+        return broker
+
+    @property
+    def node_id(self) -> int:
+        return self.config.node_id
+
+    @property
+    def cluster_id(self) -> str:
+        return self.metadata.cluster_id
+
+    # -- requests --------------------------------------------------------------------
+
+    async def handle(self, frame: bytes, peer: str) -> bytes | None:
+        """Answers one request frame; None when no response is due (acks=0).
+        Raises WireError for bytes the connection must be closed for."""
+        header, body_offset = decode_request_header(frame)
+        registration = self.handlers.get(header.api_key)
+        if registration is None or header.api_version not in registration.versions:
+            if header.api_key == ApiKey.API_VERSIONS:
+                # KIP-511: a client newer than us learns our versions from a v0 answer.
+                from broker.handlers.api_versions import unsupported_version_body
+                return encode_response(header, unsupported_version_body(), api_version=0)
+            raise WireError(f"unsupported request: api key {header.api_key} "
+                            f"version {header.api_version}")
+        request = decode_request_body(header, frame, body_offset)
+        context = RequestContext(self, header, peer)
+        started = time.perf_counter()
+        try:
+            response = await registration.handler(context, request)
+        except KafkaError as exc:
+            response = {"error_code": exc.code}
+        except Exception:
+            log.exception("%s v%d from %s failed", registration.api_key.name,
+                          header.api_version, peer)
+            response = {"error_code": ErrorCode.UNKNOWN_SERVER_ERROR}
+        self.metrics.observe_request(registration.api_key.name, time.perf_counter() - started)
+        if response is None:
+            return None
+        return encode_response(header, response)
+
+    # -- partitions --------------------------------------------------------------------
+
+    def partition_log(self, topic: str, partition: int) -> PartitionLog | None:
+        for manager in self.log_managers:
+            found = manager.get(topic, partition)
+            if found is not None:
+                return found
+        return None
+
+    def require_partition(self, topic: str, partition: int) -> PartitionLog:
+        found = self.partition_log(topic, partition)
+        if found is None:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                             f"This server does not host this topic-partition: {topic}-{partition}")
+        return found
+
+    def leader_epoch(self, topic: str) -> int:
+        return self.metadata.topics[topic].leader_epoch
+
+    def check_leader_epoch(self, topic: str, current_leader_epoch: int) -> None:
+        """KIP-320: a client's view of the leader epoch must match ours (-1: not checked)."""
+        if current_leader_epoch == -1:
+            return
+        leader_epoch = self.leader_epoch(topic)
+        if current_leader_epoch < leader_epoch:
+            raise KafkaError(ErrorCode.FENCED_LEADER_EPOCH,
+                             f"{topic}: leader epoch {current_leader_epoch} < {leader_epoch}")
+        if current_leader_epoch > leader_epoch:
+            raise KafkaError(ErrorCode.UNKNOWN_LEADER_EPOCH,
+                             f"{topic}: leader epoch {current_leader_epoch} > {leader_epoch}")
+
+    def min_insync_replicas(self, topic: str) -> int:
+        override = self.metadata.topics[topic].configs.get("min.insync.replicas")
+        return int(override) if override is not None else self.config.value("min.insync.replicas")
+
+    def notify_append(self, topic: str, partition: int) -> None:
+        self.waiters.notify((topic, partition))
+
+    def _least_loaded_manager(self) -> LogManager:
+        return min(self.log_managers, key=lambda manager: len(manager.logs()))
+
+    def _create_missing_partitions(self) -> None:
+        """Metadata is written before logs; finish a creation a crash interrupted."""
+        for topic in self.metadata.topics.values():
+            self._create_logs(topic, range(topic.partition_count))
+
+    def _create_logs(self, topic: TopicInfo, partitions: range) -> None:
+        config = topic_log_config(topic.configs, self.config)
+        for partition in partitions:
+            if self.partition_log(topic.name, partition) is None:
+                self._least_loaded_manager().create(topic.name, partition, config, topic.topic_id)
+
+    # -- topics --------------------------------------------------------------------
+
+    def check_new_topic(self, name: str, partition_count: int, replication_factor: int,
+                        configs: dict[str, str | None]) -> dict[str, str]:
+        """Validates a CreateTopics entry; returns the config overrides to store."""
+        validate_topic_name(name)
+        if name in self.metadata.topics:
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+        colliding = [other for other in self.metadata.topics
+                     if collision_key(other) == collision_key(name)]
+        if colliding:
+            raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
+                             f"Topic '{name}' collides with existing topic: {colliding[0]}")
+        if partition_count <= 0:
+            raise KafkaError(ErrorCode.INVALID_PARTITIONS,
+                             "Number of partitions must be larger than 0.")
+        if replication_factor <= 0:
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
+                             "Replication factor must be larger than 0.")
+        if replication_factor > 1:
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
+                             f"Unable to replicate the partition {replication_factor} time(s): "
+                             "The target replication factor of "
+                             f"{replication_factor} cannot be reached because only 1 broker(s) "
+                             "are registered.")
+        return self.check_topic_configs(configs)
+
+    @staticmethod
+    def check_topic_configs(configs: dict[str, str | None]) -> dict[str, str]:
+        from broker.config import ConfigError
+        try:
+            return validate_topic_configs(configs)
+        except ConfigError as exc:
+            raise KafkaError(ErrorCode.INVALID_CONFIG, str(exc)) from exc
+
+    def create_topic(self, name: str, partition_count: int, configs: dict[str, str]) -> TopicInfo:
+        topic = TopicInfo(name=name, topic_id=uuid.uuid4(), partition_count=partition_count,
+                          configs=dict(configs))
+        self.metadata.add_topic(topic)
+        self.metadata.save()
+        self._create_logs(topic, range(partition_count))
+        log.info("created topic %s with %d partitions (id %s)", name, partition_count,
+                 topic.topic_id)
+        return topic
+
+    def auto_create_topic(self, name: str) -> TopicInfo:
+        self.check_new_topic(name, self.config.num_partitions, 1, {})
+        return self.create_topic(name, self.config.num_partitions, {})
+
+    def delete_topic(self, name: str) -> TopicInfo:
+        if not self.config.delete_topic_enable:
+            raise KafkaError(ErrorCode.TOPIC_DELETION_DISABLED, "Topic deletion is disabled.")
+        topic = self.metadata.topics.get(name)
+        if topic is None:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                             "This server does not host this topic-partition.")
+        self.metadata.remove_topic(name)
+        self.metadata.save()
+        for partition in range(topic.partition_count):
+            for manager in self.log_managers:
+                if manager.get(name, partition) is not None:
+                    manager.delete(name, partition)
+            self.notify_append(name, partition)  # waiting fetches see the topic gone
+        log.info("deleted topic %s", name)
+        return topic
+
+    def add_partitions(self, name: str, new_count: int) -> None:
+        topic = self.metadata.topics[name]
+        old_count = topic.partition_count
+        topic.partition_count = new_count
+        self.metadata.save()
+        self._create_logs(topic, range(old_count, new_count))
+        log.info("topic %s: partitions %d -> %d", name, old_count, new_count)
+
+    def alter_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        topic = self.metadata.topics[name]
+        topic.configs = dict(configs)
+        self.metadata.save()
+        log_config = topic_log_config(topic.configs, self.config)
+        for partition in range(topic.partition_count):
+            self.require_partition(name, partition).update_config(log_config)
+
+    def alter_broker_configs(self, dynamic: dict[str, str]) -> None:
+        """Replaces the dynamic broker configs (validated by the caller) and re-derives
+        every topic's log config, since topic defaults come from broker configs."""
+        changes: dict[str, str | None] = {key: None for key in self.config.dynamic()}
+        changes.update(dynamic)
+        self.config = self.config.with_dynamic(changes)
+        self.metadata.broker_configs = dict(dynamic)
+        self.metadata.save()
+        for topic in self.metadata.topics.values():
+            log_config = topic_log_config(topic.configs, self.config)
+            for partition in range(topic.partition_count):
+                self.require_partition(topic.name, partition).update_config(log_config)
+
+    def is_internal(self, name: str) -> bool:
+        return name in INTERNAL_TOPICS
+
+    # -- producer ids --------------------------------------------------------------------
+
+    def allocate_producer_id(self) -> int:
+        allocation = self.producer_ids.allocate()
+        if allocation.new_block_end is not None:
+            self.metadata.producer_id_block_end = allocation.new_block_end
+            self.metadata.save()
+        return allocation.producer_id
+
+    # -- maintenance --------------------------------------------------------------------
+
+    async def run_maintenance(self) -> None:
+        """Retention, checkpoints and time-based flushes, off the trio thread."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._every, self.config.log_retention_check_interval_ms,
+                               self._enforce_retention)
+            nursery.start_soon(self._every, self.config.log_flush_offset_checkpoint_interval_ms,
+                               self._checkpoint)
+            # flush.ms is per topic; checking once a second bounds its error to 1 s.
+            nursery.start_soon(self._every, 1000, self._flush_due)
+
+    @staticmethod
+    async def _every(interval_ms: int, job) -> None:
+        while True:
+            await trio.sleep(max(interval_ms, 10) / 1000)
+            await trio.to_thread.run_sync(job)
+
+    def _enforce_retention(self) -> None:
+        deleted = sum(manager.enforce_retention(now_ms()) for manager in self.log_managers)
+        if deleted:
+            log.info("retention deleted %d segment(s)", deleted)
+
+    def _checkpoint(self) -> None:
+        for manager in self.log_managers:
+            manager.checkpoint()
+
+    def _flush_due(self) -> None:
+        for manager in self.log_managers:
+            manager.flush_due(now_ms())
+
+    def close(self) -> None:
+        for manager in self.log_managers:
+            manager.close()
+        log.info("logs flushed and checkpointed")
+
+
+def peer_name(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)
+

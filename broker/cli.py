@@ -1,0 +1,115 @@
+"""`gregor` command line: `gregor serve` runs a broker; `python -m broker` is the same."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import trio
+
+from broker.config import DEV_DEFAULTS, ConfigError, load_broker_config, parse_properties
+
+log = logging.getLogger("gregor")
+
+
+def gregor_version() -> str:
+    try:
+        return version("gregor")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _host_port(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gregor", description="A Kafka-compatible broker.")
+    parser.add_argument("--version", action="version", version=f"gregor {gregor_version()}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    dev_defaults = "\n".join(f"  {key}={value}" for key, value in sorted(DEV_DEFAULTS.items()))
+    serve = commands.add_parser(
+        "serve", help="run a broker",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run a broker. Without -c it is a dev broker: Kafka's defaults, except\n"
+                    f"these that a single local broker needs:\n{dev_defaults}")
+    serve.add_argument("-c", "--config", type=Path, metavar="server.properties",
+                       help="Kafka server.properties file")
+    serve.add_argument("--data-dir", type=Path, help="log dir (sets log.dirs)")
+    serve.add_argument("--listen", type=_host_port, metavar="HOST:PORT",
+                       help="listener address (sets listeners); port 0 picks a free port")
+    serve.add_argument("--node-id", type=int, help="sets node.id")
+    serve.add_argument("--set", dest="overrides", type=_key_value, action="append", default=[],
+                       metavar="KEY=VALUE", help="any broker config, e.g. num.partitions=3")
+    serve.add_argument("--log-level", default="INFO",
+                       choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def config_from_args(args: argparse.Namespace):
+    static = None
+    if args.config is not None:
+        try:
+            static = parse_properties(args.config.read_text("utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {args.config}: {exc.strerror}") from exc
+    overrides = dict(args.overrides)
+    if args.data_dir is not None:
+        overrides["log.dirs"] = str(args.data_dir)
+    if args.listen is not None:
+        overrides["listeners"] = f"PLAINTEXT://{args.listen}"
+    if args.node_id is not None:
+        overrides["node.id"] = str(args.node_id)
+    return load_broker_config(static, overrides)
+
+
+async def run_broker(config) -> None:
+    from broker.broker import Broker
+    from broker.server import serve
+
+    broker = Broker.open(config)
+    try:
+        if config.metrics_listen is not None:
+            from prometheus_client import start_http_server
+            metrics_host, metrics_port = config.metrics_listen
+            start_http_server(metrics_port, addr=metrics_host, registry=broker.metrics.registry)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                host, port = await nursery.start(serve, broker)
+                shown = f"[{host}]" if ":" in host else host
+                log.info("Gregor %s ready: listening on %s:%d (node %d, cluster %s, log dirs %s)",
+                         gregor_version(), shown, port, broker.node_id, broker.cluster_id,
+                         ",".join(str(path) for path in config.log_dirs))
+                async for signum in signals:
+                    log.info("received %s, shutting down", signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    break
+    finally:
+        broker.close()
+        log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"gregor: configuration error: {exc}", file=sys.stderr)
+        return 2
+    trio.run(run_broker, config)
+    return 0

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import shutil
+
+from broker.handlers import handles
+from broker.handlers.metadata import ALL_CLUSTER_OPERATIONS, NO_AUTHORIZED_OPERATIONS
+from wire.api_keys import ApiKey
+from wire.errors import ErrorCode
+
+BROKERS_ENDPOINT = 1  # KIP-919: endpoint type 2 (controllers) is not served by brokers
+
+
+@handles(ApiKey.DESCRIBE_CLUSTER, versions=range(0, 2))
+async def describe_cluster(ctx, request) -> dict:
+    broker = ctx.broker
+    if ctx.header.api_version >= 1 and request.endpoint_type != BROKERS_ENDPOINT:
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.MISMATCHED_ENDPOINT_TYPE,
+                "error_message": "The request was sent to an endpoint of type BROKER, but we "
+                                 f"wanted an endpoint of type {request.endpoint_type}",
+                "endpoint_type": BROKERS_ENDPOINT, "cluster_id": broker.cluster_id,
+                "brokers": []}
+    endpoint = broker.advertised
+    return {
+        "throttle_time_ms": 0,
+        "error_code": ErrorCode.NONE,
+        "endpoint_type": BROKERS_ENDPOINT,
+        "cluster_id": broker.cluster_id,
+        "controller_id": broker.node_id,
+        "brokers": [{"broker_id": broker.node_id, "host": endpoint.host, "port": endpoint.port,
+                     "rack": broker.config.value("broker.rack")}],
+        "cluster_authorized_operations": ALL_CLUSTER_OPERATIONS
+        if request.include_cluster_authorized_operations else NO_AUTHORIZED_OPERATIONS,
+    }
+
+
+@handles(ApiKey.DESCRIBE_LOG_DIRS, versions=range(0, 5))
+async def describe_log_dirs(ctx, request) -> dict:
+    broker = ctx.broker
+    wanted = None
+    if request.topics is not None:
+        wanted = {(topic.topic, partition) for topic in request.topics
+                  for partition in topic.partitions}
+    results = []
+    for log_dir, manager in zip(broker.config.log_dirs, broker.log_managers):
+        by_topic: dict[str, list[dict]] = {}
+        for (topic, partition), partition_log in sorted(manager.logs().items()):
+            if wanted is not None and (topic, partition) not in wanted:
+                continue
+            by_topic.setdefault(topic, []).append({
+                "partition_index": partition, "partition_size": partition_log.size_bytes,
+                "offset_lag": 0, "is_future_key": False})
+        usage = shutil.disk_usage(log_dir)
+        results.append({
+            "error_code": ErrorCode.NONE,
+            "log_dir": str(log_dir.resolve()),
+            "topics": [{"name": name, "partitions": partitions}
+                       for name, partitions in by_topic.items()],
+            "total_bytes": usage.total,
+            "usable_bytes": usage.free,
+        })
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "results": results}

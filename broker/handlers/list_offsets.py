@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from broker.handlers import handles
+from wire.api_keys import ApiKey
+from wire.errors import ErrorCode, KafkaError
+
+LATEST = -1
+EARLIEST = -2
+MAX_TIMESTAMP = -3       # KIP-734, v7+
+EARLIEST_LOCAL = -4      # KIP-405, v8+
+LATEST_TIERED = -5       # KIP-1005, v9+
+NO_TIMESTAMP = -1
+
+
+@handles(ApiKey.LIST_OFFSETS, versions=range(1, 11))
+async def list_offsets(ctx, request) -> dict:
+    broker = ctx.broker
+    version = ctx.header.api_version
+    topics = []
+    for topic in request.topics:
+        partitions = []
+        for wanted in topic.partitions:
+            try:
+                offset, timestamp, leader_epoch = _lookup(broker, topic.name, wanted, version)
+                partitions.append({"partition_index": wanted.partition_index,
+                                   "error_code": ErrorCode.NONE, "timestamp": timestamp,
+                                   "offset": offset, "leader_epoch": leader_epoch})
+            except KafkaError as exc:
+                partitions.append({"partition_index": wanted.partition_index,
+                                   "error_code": exc.code, "timestamp": NO_TIMESTAMP,
+                                   "offset": -1, "leader_epoch": -1})
+        topics.append({"name": topic.name, "partitions": partitions})
+    return {"throttle_time_ms": 0, "topics": topics}
+
+
+def _lookup(broker, topic: str, wanted, version: int) -> tuple[int, int, int]:
+    partition_log = broker.require_partition(topic, wanted.partition_index)
+    if version >= 4:
+        broker.check_leader_epoch(topic, wanted.current_leader_epoch)
+    leader_epoch = broker.leader_epoch(topic)
+    timestamp = wanted.timestamp
+    # With no transactions yet the last stable offset equals the high watermark, so both
+    # isolation levels see the same end.
+    if timestamp == LATEST:
+        return partition_log.high_watermark, NO_TIMESTAMP, leader_epoch
+    if timestamp in (EARLIEST, EARLIEST_LOCAL):
+        return partition_log.log_start_offset, NO_TIMESTAMP, leader_epoch
+    if timestamp == LATEST_TIERED:
+        # No tiered storage: Kafka answers "no offset" for the latest tiered offset.
+        return -1, NO_TIMESTAMP, -1
+    if timestamp == MAX_TIMESTAMP:
+        found = partition_log.max_timestamp()
+        if found is None:
+            return -1, NO_TIMESTAMP, -1
+        max_timestamp, offset = found
+        return offset, max_timestamp, leader_epoch
+    if timestamp < 0:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown special timestamp {timestamp}")
+    found = partition_log.offset_for_timestamp(timestamp)
+    if found is None or found[0] >= partition_log.high_watermark:
+        return -1, NO_TIMESTAMP, -1
+    offset, record_timestamp = found
+    return offset, record_timestamp, leader_epoch

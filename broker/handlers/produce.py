@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import logging
+
+from broker.handlers import handles
+from wire.api_keys import ApiKey
+from wire.errors import ErrorCode, KafkaError
+
+log = logging.getLogger(__name__)
+
+
+@handles(ApiKey.PRODUCE, versions=range(3, 12))
+async def produce(ctx, request) -> dict | None:
+    broker = ctx.broker
+    acks = request.acks
+    if request.transactional_id is not None:
+        # Transactions arrive with the transaction coordinator; until then no partition
+        # can be part of a transaction here.
+        error = ErrorCode.INVALID_TXN_STATE
+    elif acks not in (-1, 0, 1):
+        error = ErrorCode.INVALID_REQUIRED_ACKS
+    else:
+        error = None
+    now = ctx.now_ms()
+    responses = []
+    for topic_data in request.topic_data:
+        partitions = []
+        for partition_data in topic_data.partition_data:
+            if error is not None:
+                partitions.append({"index": partition_data.index, "error_code": error,
+                                   "base_offset": -1})
+                continue
+            partitions.append(_append(broker, topic_data.name, partition_data, acks, now))
+        responses.append({"name": topic_data.name, "partition_responses": partitions})
+    if acks == 0:
+        return None
+    return {"responses": responses, "throttle_time_ms": 0}
+
+
+def _append(broker, topic: str, partition_data, acks: int, now_ms: int) -> dict:
+    index = partition_data.index
+    records = partition_data.records
+    try:
+        partition_log = broker.require_partition(topic, index)
+        if records is None or len(records) == 0:
+            raise KafkaError(ErrorCode.INVALID_RECORD, "Produce request carries no records")
+        if acks == -1:
+            min_insync = broker.min_insync_replicas(topic)
+            if min_insync > 1:  # one broker: the ISR is this broker alone
+                raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS,
+                                 f"The size of the current ISR (1) is insufficient to satisfy "
+                                 f"the min.isr requirement of {min_insync} for partition "
+                                 f"{topic}-{index}")
+        info = partition_log.append(records, leader_epoch=broker.leader_epoch(topic),
+                                    now_ms=now_ms)
+    except KafkaError as exc:
+        return {"index": index, "error_code": exc.code, "base_offset": -1,
+                "error_message": exc.message or None}
+    if not info.duplicate:
+        # Alone, this broker is the whole ISR: the high watermark follows the log end.
+        partition_log.update_high_watermark(partition_log.log_end_offset)
+        broker.notify_append(topic, index)
+        broker.metrics.bytes_in.labels(topic).inc(len(records))
+    return {"index": index, "error_code": ErrorCode.NONE, "base_offset": info.base_offset,
+            "log_append_time_ms": info.log_append_time_ms,
+            "log_start_offset": info.log_start_offset}
