@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -259,11 +260,7 @@ from enum import IntEnum
 from functools import cache as _schema
 
 from wire.types import (
-    STRUCT_DEFAULT, ZERO_UUID, Boolean, CompactArrayOf, CompactBytes, CompactNullableArrayOf,
-    CompactNullableBytes, CompactNullableRecords, CompactNullableString, CompactRecords,
-    CompactString, Field, Float64b, Int8sb, Int16sb, Int16ub, Int32sb, Int32ub, Int64sb,
-    KafkaBytes, Message, NullableArrayOf, NullableBytes, NullableRecords, NullableString,
-    NullableStruct, Records, SchemaTable, String, TaggedNullableStruct, Uuid,
+{imports}
 )
 
 '''
@@ -297,11 +294,15 @@ def generate(messages_dir: Path) -> str:
         source = str(messages_dir.resolve().relative_to(REPO_ROOT.parent))
     except ValueError:
         source = messages_dir.name
-    parts = [HEADER.format(source=source)]
+    body = "\n\n".join(emitter.blocks)
+    used = sorted({"Field", "Message", "SchemaTable"} | set(re.findall(r"\b(STRUCT_DEFAULT|ZERO_UUID|[A-Z][A-Za-z0-9]*(?:sb|ub|b)|Boolean|Uuid|"
+                                                                 r"\w*String|\w*Bytes|\w*Records|\w*ArrayOf|\w*NullableStruct)\b", body)))
+    imports = textwrap.fill(", ".join(used) + ",", width=96, initial_indent="    ", subsequent_indent="    ")
+    parts = [HEADER.format(source=source, imports=imports)]
     parts.append("\nclass ApiKey(IntEnum):\n    \"\"\"Every API a broker listener serves.\"\"\"\n\n")
     parts.append("".join(f"    {upper_snake(api.name)} = {api.api_key}\n" for api in apis))
     parts.append("\n\n")
-    parts.append("\n\n".join(emitter.blocks))
+    parts.append(body)
     parts.append("\n\n")
     parts.append("# Keyed by header version.\n")
     parts.append(_table("REQUEST_HEADERS", request_header))

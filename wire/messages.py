@@ -9,11 +9,10 @@ from enum import IntEnum
 from functools import cache as _schema
 
 from wire.types import (
-    STRUCT_DEFAULT, ZERO_UUID, Boolean, CompactArrayOf, CompactBytes, CompactNullableArrayOf,
-    CompactNullableBytes, CompactNullableRecords, CompactNullableString, CompactRecords,
-    CompactString, Field, Float64b, Int8sb, Int16sb, Int16ub, Int32sb, Int32ub, Int64sb,
-    KafkaBytes, Message, NullableArrayOf, NullableBytes, NullableRecords, NullableString,
-    NullableStruct, Records, SchemaTable, String, TaggedNullableStruct, Uuid,
+    ArrayOf, Boolean, CompactArrayOf, CompactBytes, CompactNullableArrayOf,
+    CompactNullableRecords, CompactNullableString, CompactString, Field, Float64b, Int16sb,
+    Int16ub, Int32sb, Int64sb, Int8sb, KafkaBytes, Message, NullableArrayOf, NullableRecords,
+    NullableString, NullableStruct, STRUCT_DEFAULT, SchemaTable, String, Uuid, ZERO_UUID,
 )
 
 
