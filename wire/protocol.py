@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass
+from functools import cache
 
 from construct import ConstructError, Container
 
@@ -65,6 +66,29 @@ class FrameReader:
         return frame
 
 
+# Every schema is compiled (construct's .compile()) on first use. Safe for parsing
+# untrusted bytes: all reads in wire/types.py are length-checked (stream_read, or
+# struct.unpack which raises on a short read), which the truncation and fuzz tests check.
+@cache
+def _request_schema(api_key: int, api_version: int):
+    return REQUESTS[api_key, api_version].compile()
+
+
+@cache
+def _response_schema(api_key: int, api_version: int):
+    return RESPONSES[api_key, api_version].compile()
+
+
+@cache
+def _request_header_schema(version: int):
+    return REQUEST_HEADERS[version].compile()
+
+
+@cache
+def _response_header_schema(version: int):
+    return RESPONSE_HEADERS[version].compile()
+
+
 @dataclass(frozen=True)
 class RequestHeader:
     api_key: int
@@ -103,7 +127,7 @@ def decode_request_header(frame: bytes) -> tuple[RequestHeader, int]:
         raise WireError(f"unknown api key {api_key}")
     stream = io.BytesIO(frame)
     try:
-        parsed = REQUEST_HEADERS[request_header_version(api_key, api_version)]._parse(stream, None, "header")
+        parsed = _request_header_schema(request_header_version(api_key, api_version))._parse(stream, None, "header")
     except _DECODE_ERRORS as exc:
         raise WireError(f"malformed request header: {exc}") from exc
     header = RequestHeader(api_key, api_version, parsed.correlation_id, parsed.client_id)
@@ -131,7 +155,7 @@ def decode_request_body(header: RequestHeader, frame: bytes, offset: int) -> Con
     key = (header.api_key, header.api_version)
     if key not in REQUESTS:
         raise UnsupportedVersion(f"{_api_name(header.api_key)} v{header.api_version} is not supported")
-    return _parse_exact(REQUESTS[key], frame, offset, f"{_api_name(header.api_key)} v{header.api_version} request")
+    return _parse_exact(_request_schema(*key), frame, offset, f"{_api_name(header.api_key)} v{header.api_version} request")
 
 
 def decode_request(frame: bytes) -> tuple[RequestHeader, Container]:
@@ -156,18 +180,18 @@ def encode_response(header: RequestHeader, body: dict, *, api_version: int | Non
     `api_version` overrides the body's version (ApiVersions answers a version it does not
     support with a v0 body). Raises KeyError for an (api key, version) with no schema."""
     version = header.api_version if api_version is None else api_version
-    schema = RESPONSES[header.api_key, version]
-    header_schema = RESPONSE_HEADERS[response_header_version(header.api_key, version)]
+    schema = _response_schema(header.api_key, version)
+    header_schema = _response_header_schema(response_header_version(header.api_key, version))
     return _frame(header_schema, {"correlation_id": header.correlation_id}, schema, body)
 
 
 def encode_request(api_key: int, api_version: int, correlation_id: int, client_id: str | None,
                    body: dict) -> bytes:
     """A whole request frame, size prefix included (clients and tests)."""
-    header_schema = REQUEST_HEADERS[request_header_version(api_key, api_version)]
+    header_schema = _request_header_schema(request_header_version(api_key, api_version))
     header_fields = {"request_api_key": api_key, "request_api_version": api_version,
                      "correlation_id": correlation_id, "client_id": client_id}
-    return _frame(header_schema, header_fields, REQUESTS[api_key, api_version], body)
+    return _frame(header_schema, header_fields, _request_schema(api_key, api_version), body)
 
 
 def decode_response(api_key: int, api_version: int, frame: bytes) -> tuple[int, Container]:
@@ -178,11 +202,11 @@ def decode_response(api_key: int, api_version: int, frame: bytes) -> tuple[int, 
         raise UnsupportedVersion(f"{_api_name(api_key)} v{api_version} is not supported")
     stream = io.BytesIO(frame)
     try:
-        header = RESPONSE_HEADERS[response_header_version(api_key, api_version)]._parse(stream, None, "header")
+        header = _response_header_schema(response_header_version(api_key, api_version))._parse(stream, None, "header")
     except _DECODE_ERRORS as exc:
         raise WireError(f"malformed response header: {exc}") from exc
     what = f"{_api_name(api_key)} v{api_version} response"
-    return header.correlation_id, _parse_exact(RESPONSES[api_key, api_version], frame, stream.tell(), what)
+    return header.correlation_id, _parse_exact(_response_schema(api_key, api_version), frame, stream.tell(), what)
 
 
 def _api_name(api_key: int) -> str:

@@ -22,7 +22,6 @@ from construct import (
     CheckError,
     Construct,
     Container,
-    Flag,
     Float64b,
     Int8sb,
     Int16sb,
@@ -46,8 +45,22 @@ __all__ = [
     "MAX_STRING_BYTES", "ZERO_UUID", "SchemaTable",
 ]
 
-# Kafka's BOOLEAN: one byte, any non-zero value reads as true.
-Boolean = Flag
+class _Boolean(Construct):
+    """BOOLEAN: one byte, any non-zero value reads as true (construct's Flag compiles
+    to an unchecked read, which would turn a truncated frame into True)."""
+
+    def _parse(self, stream, context, path):
+        return stream_read(stream, 1, path) != b"\x00"
+
+    def _build(self, obj, stream, context, path):
+        stream.write(b"\x01" if obj else b"\x00")
+        return obj
+
+    def _sizeof(self, context, path):
+        return 1
+
+
+Boolean = _Boolean()
 
 MAX_STRING_BYTES = 0x7FFF  # Kafka refuses longer strings (MessageDataGenerator)
 _UNSIGNED_VARINT_MAX_BYTES = 5  # ByteUtils.readUnsignedVarint: an int32
@@ -233,6 +246,24 @@ class _KafkaArray(Construct):
         self.nullable = nullable
 
     def _parse(self, stream, context, path):
+        count = self._read_count(stream, path)
+        if count is None:
+            return None
+        parse = self.element._parse
+        return [parse(stream, context, path) for _ in range(count)]
+
+    def _build(self, obj, stream, context, path):
+        if self._write_count(obj, stream, path):
+            build = self.element._build
+            for item in obj:
+                build(item, stream, context, path)
+        return obj
+
+    def default_value(self):
+        return []
+
+    def _read_count(self, stream, path=None) -> int | None:
+        """Element count, or None for a null array."""
         if self.compact:
             count = read_unsigned_varint(stream) - 1
         else:
@@ -245,26 +276,48 @@ class _KafkaArray(Construct):
         # (elements may be empty structs, so the stream alone would not stop the loop).
         if count > _remaining_bytes(stream):
             raise CheckError(f"array of {count} elements exceeds the remaining bytes", path=path)
-        parse = self.element._parse
-        return [parse(stream, context, path) for _ in range(count)]
+        return count
 
-    def _build(self, obj, stream, context, path):
+    def _write_count(self, obj, stream, path=None) -> bool:
+        """Write the count; False for a null array (nothing more to write)."""
         if obj is None:
             if not self.nullable:
                 raise CheckError("array: null is not allowed", path=path)
             stream.write(b"\x00" if self.compact else b"\xff\xff\xff\xff")
-            return obj
+            return False
         if self.compact:
             stream.write(unsigned_varint_bytes(len(obj) + 1))
         else:
             stream.write(_int32.pack(len(obj)))
-        build = self.element._build
-        for item in obj:
-            build(item, stream, context, path)
-        return obj
+        return True
 
-    def default_value(self):
-        return []
+    # .compile(): the element's code is inlined into a list comprehension / loop.
+    def _emitparse(self, code):
+        code.linkedinstances[id(self)] = self
+        element = self.element._compileparse(code)
+        fname = f"parse_kafka_array_{id(self)}"
+        code.append(f"""
+            def {fname}(io, this):
+                count = linkedinstances[{id(self)}]._read_count(io)
+                if count is None:
+                    return None
+                return [{element} for _ in range(count)]
+        """)
+        return f"{fname}(io, this)"
+
+    def _emitbuild(self, code):
+        code.linkedinstances[id(self)] = self
+        element = self.element._compilebuild(code)
+        fname = f"build_kafka_array_{id(self)}"
+        code.append(f"""
+            def {fname}(obj, io, this):
+                items = obj
+                if linkedinstances[{id(self)}]._write_count(items, io):
+                    for obj in items:
+                        {element}
+                return items
+        """)
+        return f"{fname}(obj, io, this)"
 
 
 def ArrayOf(element: Construct) -> Construct:
@@ -374,10 +427,13 @@ class Message(Construct):
         if self.tagged and not flexible:
             raise ValueError("tagged fields need a flexible version")
         self._plan = tuple((f.name, f.subcon._parse) for f in self.fields)
-        self._build_plan = tuple(
-            (f.name, f.subcon._build, f.default, f.default is STRUCT_DEFAULT or isinstance(f.default, list))
+        # What a missing field builds as (immutable stand-ins for lists and structs).
+        self._build_defaults = tuple(
+            {} if f.default is STRUCT_DEFAULT else () if isinstance(f.default, list) else f.default
             for f in self.fields
         )
+        self._build_plan = tuple((f.name, f.subcon._build, default)
+                                 for f, default in zip(self.fields, self._build_defaults))
         self._tagged_default_bytes: dict[int, bytes] = {}
 
     def field_names(self) -> tuple[str, ...]:
@@ -396,46 +452,80 @@ class Message(Construct):
         for name, parse in self._plan:
             obj[name] = parse(stream, context, path)
         if self.flexible:
-            for f in self.tagged.values():
-                obj[f.name] = f.default_value()
-            count = read_unsigned_varint(stream)
-            for _ in range(count):
-                tag = read_unsigned_varint(stream)
-                size = read_unsigned_varint(stream)
-                data = stream_read(stream, size, path)
-                field = self.tagged.get(tag)
-                if field is None:
-                    continue  # a newer peer's field: ignorable by definition
-                field_stream = io.BytesIO(data)
-                obj[field.name] = field.subcon._parse(field_stream, context, path)
-                if field_stream.tell() != size:
-                    raise CheckError(f"tagged field {tag}: {size - field_stream.tell()} bytes left over", path=path)
+            self._parse_tagged(stream, obj, path)
         return obj
+
+    def _parse_tagged(self, stream, obj, path=None) -> None:
+        """Read the tagged fields section into obj: defaults first, then what the wire has."""
+        for f in self.tagged.values():
+            obj[f.name] = f.default_value()
+        count = read_unsigned_varint(stream)
+        for _ in range(count):
+            tag = read_unsigned_varint(stream)
+            size = read_unsigned_varint(stream)
+            data = stream_read(stream, size, path)
+            field = self.tagged.get(tag)
+            if field is None:
+                continue  # a newer peer's field: ignorable by definition
+            field_stream = io.BytesIO(data)
+            obj[field.name] = field.subcon._parse(field_stream, None, path)
+            if field_stream.tell() != size:
+                raise CheckError(f"tagged field {tag}: {size - field_stream.tell()} bytes left over", path=path)
 
     def _build(self, obj, stream, context, path):
         if obj is None:
             obj = {}
         get = obj.get
-        for name, build, default, mutable_default in self._build_plan:
-            value = get(name, _MISSING)
-            if value is _MISSING:
-                value = ({} if default is STRUCT_DEFAULT else ()) if mutable_default else default
-            build(value, stream, context, path)
+        for name, build, default in self._build_plan:
+            build(get(name, default), stream, context, path)
         if self.flexible:
-            written = []
-            for tag, field in self.tagged.items():
-                value = get(field.name, _MISSING)
-                if value is _MISSING:
-                    continue
-                data = field.subcon.build(value)
-                if data != self._default_bytes(tag, field):
-                    written.append((tag, data))
-            stream.write(unsigned_varint_bytes(len(written)))
-            for tag, data in written:
-                stream.write(unsigned_varint_bytes(tag))
-                stream.write(unsigned_varint_bytes(len(data)))
-                stream.write(data)
+            self._build_tagged(obj, stream)
         return obj
+
+    def _build_tagged(self, obj, stream) -> None:
+        """Write the tagged fields section: only fields whose encoding is not the default's."""
+        get = obj.get
+        written = []
+        for tag, field in self.tagged.items():
+            value = get(field.name, _MISSING)
+            if value is _MISSING:
+                continue
+            data = field.subcon.build(value)
+            if data != self._default_bytes(tag, field):
+                written.append((tag, data))
+        stream.write(unsigned_varint_bytes(len(written)))
+        for tag, data in written:
+            stream.write(unsigned_varint_bytes(tag))
+            stream.write(unsigned_varint_bytes(len(data)))
+            stream.write(data)
+
+    # .compile(): one straight-line function per Message, fields' code inlined.
+    def _emitparse(self, code):
+        code.linkedinstances[id(self)] = self
+        fname = f"parse_kafka_message_{id(self)}"
+        lines = [f"def {fname}(io, this):", "    obj = Container()"]
+        lines += [f"    obj[{f.name!r}] = {f.subcon._compileparse(code)}" for f in self.fields]
+        if self.flexible:
+            lines.append(f"    linkedinstances[{id(self)}]._parse_tagged(io, obj)")
+        lines.append("    return obj")
+        code.append("\n".join(lines))
+        return f"{fname}(io, this)"
+
+    def _emitbuild(self, code):
+        code.linkedinstances[id(self)] = self
+        fname = f"build_kafka_message_{id(self)}"
+        lines = [f"def {fname}(obj, io, this):",
+                 "    message = obj if obj is not None else {}",
+                 f"    defaults = linkedinstances[{id(self)}]._build_defaults",
+                 "    get = message.get"]
+        for index, f in enumerate(self.fields):
+            lines.append(f"    obj = get({f.name!r}, defaults[{index}])")
+            lines.append(f"    {f.subcon._compilebuild(code)}")
+        if self.flexible:
+            lines.append(f"    linkedinstances[{id(self)}]._build_tagged(message, io)")
+        lines.append("    return message")
+        code.append("\n".join(lines))
+        return f"{fname}(obj, io, this)"
 
     def _default_bytes(self, tag: int, field: Field) -> bytes:
         data = self._tagged_default_bytes.get(tag)
