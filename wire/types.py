@@ -72,6 +72,10 @@ _int32 = struct.Struct(">i")
 
 def read_unsigned_varint(stream, max_bytes: int = _UNSIGNED_VARINT_MAX_BYTES) -> int:
     """LEB128, low 7 bits first; more than max_bytes bytes is malformed."""
+    first = stream.read(1)
+    if first and first[0] < 0x80:  # the common case: one byte
+        return first[0]
+    stream.seek(-len(first), io.SEEK_CUR)
     value = 0
     for index in range(max_bytes):
         byte = stream.read(1)
@@ -84,11 +88,14 @@ def read_unsigned_varint(stream, max_bytes: int = _UNSIGNED_VARINT_MAX_BYTES) ->
     raise IntegerError(f"varint longer than {max_bytes} bytes")
 
 
+_ONE_BYTE_VARINTS = tuple(bytes((value,)) for value in range(0x80))
+
+
 def unsigned_varint_bytes(value: int) -> bytes:
+    if 0 <= value < 0x80:
+        return _ONE_BYTE_VARINTS[value]
     if value < 0:
         raise IntegerError(f"unsigned varint cannot encode {value}")
-    if value < 0x80:
-        return bytes((value,))
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -436,9 +443,6 @@ class Message(Construct):
                                  for f, default in zip(self.fields, self._build_defaults))
         self._tagged_default_bytes: dict[int, bytes] = {}
 
-    def field_names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields) + tuple(f.name for f in self.tagged.values())
-
     def default_value(self) -> Container:
         obj = Container()
         for f in self.fields:
@@ -484,6 +488,9 @@ class Message(Construct):
 
     def _build_tagged(self, obj, stream) -> None:
         """Write the tagged fields section: only fields whose encoding is not the default's."""
+        if not self.tagged:
+            stream.write(b"\x00")
+            return
         get = obj.get
         written = []
         for tag, field in self.tagged.items():
