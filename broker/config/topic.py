@@ -82,7 +82,7 @@ def topic_log_config_kwargs(overrides: dict[str, str], broker: BrokerConfig) -> 
 
 def topic_log_config(overrides: dict[str, str], broker: BrokerConfig) -> LogConfig:
     """The storage LogConfig of a topic with these overrides on this broker."""
-    from storage.log import LogConfig
+    from storage.log import LogConfig  # imported here so a config error never waits on storage
 
     return LogConfig(**topic_log_config_kwargs(overrides, broker))
 
