@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from golden import GOLDEN  # tests/wire/golden.py (pytest puts this directory on sys.path)
+from .golden import GOLDEN
 from wire.api_keys import ApiKey
 from wire.errors import UnsupportedVersion, WireError
 from wire.messages import REQUESTS
