@@ -288,7 +288,10 @@ class PartitionLog:
                                 self._log_start_offset,
                                 duplicate=True,
                             )
-                    self._update_producer(producer_append, view, position, header, next_offset, last_offset)
+                    stored_max_timestamp = now_ms if config.log_append_time else header.max_timestamp
+                    self._update_producer(
+                        producer_append, view, position, header, next_offset, last_offset, stored_max_timestamp
+                    )
                 base_offsets.append(next_offset)
                 next_offset = last_offset + 1
 
@@ -331,7 +334,9 @@ class PartitionLog:
                         f"batch at offset {header.base_offset} does not follow the log end offset {expected}",
                     )
                 if header.producer_id >= 0:
-                    self._update_producer(producer_append, view, position, header, header.base_offset, header.last_offset)
+                    self._update_producer(
+                        producer_append, view, position, header, header.base_offset, header.last_offset, header.max_timestamp
+                    )
                 appended.append(AppendedBatch(position, header.size, header.last_offset, header.max_timestamp))
                 expected = header.next_offset
             self._write(view, appended, max(batch.max_timestamp for batch in appended), now_ms)
@@ -424,12 +429,13 @@ class PartitionLog:
         header: BatchHeader,
         first_offset: int,
         last_offset: int,
+        max_timestamp: int,
     ) -> None:
         if header.is_control:
             coordinator_epoch = _control_coordinator_epoch(view[position : position + header.size])
-            producer_append.append_end_transaction_marker(header, coordinator_epoch)
+            producer_append.append_end_transaction_marker(header, coordinator_epoch, max_timestamp)
         else:
-            producer_append.append_data_batch(header, first_offset, last_offset)
+            producer_append.append_data_batch(header, first_offset, last_offset, max_timestamp)
 
     def _write(self, buffer: memoryview, appended: list[AppendedBatch], max_timestamp: int, now_ms: int) -> None:
         segment = self._segments[-1]
@@ -854,8 +860,8 @@ def _load_producer_state(
                 continue
             if header.is_control:
                 batch = memoryview(segment.read_bytes(batch_position, header.size))
-                append.append_end_transaction_marker(header, _control_coordinator_epoch(batch))
+                append.append_end_transaction_marker(header, _control_coordinator_epoch(batch), header.max_timestamp)
             else:
-                append.append_data_batch(header, header.base_offset, header.last_offset)
+                append.append_data_batch(header, header.base_offset, header.last_offset, header.max_timestamp)
     manager.complete(append)
     return manager

@@ -117,12 +117,13 @@ class ProducerAppendInfo:
             self.updated[producer_id] = entry
         return entry
 
-    def append_data_batch(self, header: BatchHeader, first_offset: int, last_offset: int) -> None:
+    def append_data_batch(self, header: BatchHeader, first_offset: int, last_offset: int, timestamp: int) -> None:
+        """`timestamp`: the batch's max timestamp as stored (the append time for LogAppendTime)."""
         entry = self._entry(header.producer_id)
         if self._validate:
             self._check_epoch(entry, header)
             self._check_sequence(entry, header)
-        entry.add_batch(header.producer_epoch, header.last_sequence, last_offset, last_offset - first_offset, header.max_timestamp)
+        entry.add_batch(header.producer_epoch, header.last_sequence, last_offset, last_offset - first_offset, timestamp)
         if entry.current_txn_first_offset is not None and not header.is_transactional:
             if self._validate:
                 raise KafkaError(
@@ -132,7 +133,7 @@ class ProducerAppendInfo:
         elif entry.current_txn_first_offset is None and header.is_transactional:
             entry.current_txn_first_offset = first_offset
 
-    def append_end_transaction_marker(self, header: BatchHeader, coordinator_epoch: int) -> None:
+    def append_end_transaction_marker(self, header: BatchHeader, coordinator_epoch: int, timestamp: int) -> None:
         entry = self._entry(header.producer_id)
         if self._validate:
             self._check_epoch(entry, header)
@@ -144,7 +145,7 @@ class ProducerAppendInfo:
         entry.update_epoch(header.producer_epoch)
         entry.coordinator_epoch = coordinator_epoch
         entry.current_txn_first_offset = None
-        entry.last_timestamp = header.max_timestamp
+        entry.last_timestamp = timestamp
 
     @staticmethod
     def _check_epoch(entry: ProducerStateEntry, header: BatchHeader) -> None:
