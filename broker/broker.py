@@ -66,6 +66,12 @@ class Broker:
         for log_dir in log_dirs:
             log_dir.mkdir(parents=True, exist_ok=True)
         metadata = LocalMetadata.load(log_dirs[0])
+        configured_cluster_id = config.cluster_id
+        if configured_cluster_id and configured_cluster_id != metadata.cluster_id:
+            if metadata.topics or metadata.path.exists():
+                raise StartupError(f"cluster.id {configured_cluster_id} does not match the "
+                                   f"cluster id {metadata.cluster_id} stored in {metadata.path}")
+            metadata.cluster_id = configured_cluster_id
         if metadata.broker_configs:
             config = config.with_dynamic(metadata.broker_configs)
         broker_config = config
@@ -76,8 +82,14 @@ class Broker:
 
         start_ms = now_ms()
         managers = [LogManager.open(log_dir, default_config=topic_log_config({}, config),
-                                    topic_configs=config_for, now_ms=start_ms)
+                                    topic_configs=config_for, now_ms=start_ms,
+                                    node_id=config.node_id, cluster_id=metadata.cluster_id)
                     for log_dir in log_dirs]
+        for log_dir, manager in zip(log_dirs, managers):
+            _check_meta_properties(log_dir, manager.meta_properties, config.node_id,
+                                   metadata.cluster_id)
+        if not metadata.path.exists():
+            metadata.save()
         broker = cls(config, metadata, managers)
         broker._create_missing_partitions()
         return broker
@@ -314,6 +326,21 @@ class Broker:
         for manager in self.log_managers:
             manager.close()
         log.info("logs flushed and checkpointed")
+
+
+class StartupError(Exception):
+    """The broker cannot start on this data; the message says why."""
+
+
+def _check_meta_properties(log_dir: Path, properties: dict[str, str], node_id: int,
+                           cluster_id: str) -> None:
+    # Like Kafka, refuse a log dir that belongs to another node or cluster.
+    if properties.get("node.id") != str(node_id):
+        raise StartupError(f"{log_dir}/meta.properties has node.id={properties.get('node.id')}, "
+                           f"but this broker is node.id={node_id}")
+    if properties.get("cluster.id") != cluster_id:
+        raise StartupError(f"{log_dir}/meta.properties has cluster.id="
+                           f"{properties.get('cluster.id')}, but this cluster is {cluster_id}")
 
 
 def peer_name(address: Any) -> str:

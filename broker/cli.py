@@ -111,5 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gregor: configuration error: {exc}", file=sys.stderr)
         return 2
-    trio.run(run_broker, config)
-    return 0
+    from broker.broker import StartupError
+    failures: list[BaseException] = []
+    try:
+        trio.run(run_broker, config)
+    except* (StartupError, OSError) as group:  # data dir refused, port taken, ...
+        failures.extend(group.exceptions)
+    for failure in failures:
+        print(f"gregor: cannot start: {failure}", file=sys.stderr)
+    return 1 if failures else 0
