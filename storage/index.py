@@ -83,9 +83,9 @@ class OffsetIndex(_IndexFile):
                     break  # zero padding of a preallocated file
                 offset = base_offset + relative_offset
                 if relative_offset < 0 or position < 0 or position >= segment_bytes:
-                    raise CorruptIndexError(f"{path}: entry ({offset}, {position}) outside the segment")
+                    raise CorruptIndexError(f"{path.name}: entry ({offset}, {position}) outside the segment")
                 if index.offsets and (offset <= index.offsets[-1] or position <= index.positions[-1]):
-                    raise CorruptIndexError(f"{path}: entry ({offset}, {position}) does not increase")
+                    raise CorruptIndexError(f"{path.name}: entry ({offset}, {position}) does not increase")
                 index.offsets.append(offset)
                 index.positions.append(position)
         except CorruptIndexError:
@@ -138,9 +138,9 @@ class TimeIndex(_IndexFile):
                     break  # zero padding of a preallocated file
                 offset = base_offset + relative_offset
                 if relative_offset < 0:
-                    raise CorruptIndexError(f"{path}: entry ({timestamp}, {offset}) below the segment base")
+                    raise CorruptIndexError(f"{path.name}: entry ({timestamp}, {offset}) below the segment base")
                 if index.timestamps and (timestamp <= index.timestamps[-1] or offset < index.offsets[-1]):
-                    raise CorruptIndexError(f"{path}: entry ({timestamp}, {offset}) does not increase")
+                    raise CorruptIndexError(f"{path.name}: entry ({timestamp}, {offset}) does not increase")
                 index.timestamps.append(timestamp)
                 index.offsets.append(offset)
         except CorruptIndexError:
