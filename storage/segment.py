@@ -158,9 +158,11 @@ class LogSegment:
         self.time_index.flush()
 
     def close(self) -> None:
+        """Close the index files and let go of the log file: it closes as soon as no
+        FileSlice still reads it (at once when none does)."""
         self.offset_index.close()
         self.time_index.close()
-        self.file.close()
+        self.file = None  # type: ignore[assignment]  # the segment is unusable from here on
 
     def rename_to_deleted(self) -> None:
         """First step of Kafka's asynchronous delete; open readers keep working."""
