@@ -120,6 +120,13 @@ class OffsetIndex(_IndexFile):
         self.positions.clear()
         os.ftruncate(self._fd, 0)
 
+    def truncate_to_position(self, position: int) -> None:
+        """Forget entries for batches at or after file `position` (the log was cut there)."""
+        keep = bisect.bisect_left(self.positions, position)
+        del self.offsets[keep:]
+        del self.positions[keep:]
+        os.ftruncate(self._fd, keep * self.entry.size)
+
 
 class TimeIndex(_IndexFile):
     entry = TIME_ENTRY
@@ -181,3 +188,10 @@ class TimeIndex(_IndexFile):
         self.timestamps.clear()
         self.offsets.clear()
         os.ftruncate(self._fd, 0)
+
+    def truncate_to_offset(self, offset: int) -> None:
+        """Forget entries naming offsets at or after `offset`."""
+        keep = bisect.bisect_left(self.offsets, offset)
+        del self.timestamps[keep:]
+        del self.offsets[keep:]
+        os.ftruncate(self._fd, keep * self.entry.size)

@@ -652,13 +652,7 @@ class PartitionLog:
             return 0
         if len(deletable) == len(self._segments):
             self._roll(now_ms)  # as Kafka: the active segment goes once a new one takes over
-        for segment in deletable:
-            self._segments.remove(segment)
-            if segment in self._segments_to_flush:
-                self._segments_to_flush.remove(segment)
-            segment.rename_to_deleted()
-            self._pending_deletes.append((now_ms + self._config.file_delete_delay_ms, segment))
-        self._base_offsets = [segment.base_offset for segment in self._segments]
+        self._retire_segments(deletable, now_ms)
         if self._segments[0].base_offset > self._log_start_offset:
             self._log_start_offset = self._segments[0].base_offset
             self._leader_epochs.truncate_from_start(self._log_start_offset)
@@ -672,6 +666,64 @@ class PartitionLog:
         for entry in due:
             entry[1].delete_files()
             self._pending_deletes.remove(entry)
+
+    # ---- follower truncation ----
+
+    def truncate_to(self, offset: int, *, now_ms: int) -> bool:
+        """Remove every batch from the one holding `offset` on (a follower diverged from
+        its leader, KIP-101/279). Returns False when the log ends at or before `offset`."""
+        with self._lock:
+            self._check_open()
+            if offset >= self._log_end_offset:
+                return False
+            if offset <= self._log_start_offset:
+                self._truncate_fully_locked(offset, now_ms)
+                return True
+            later = [segment for segment in self._segments[1:] if segment.base_offset >= offset]
+            self._retire_segments(later, now_ms)
+            segment = self._segments[-1]
+            found = segment.find_batch(offset)
+            if found is not None:
+                segment.truncate_to(found[0])
+            segment.make_active(self._config)
+            self._after_truncation(now_ms)
+            return True
+
+    def truncate_fully_and_start_at(self, offset: int, *, now_ms: int) -> None:
+        """Drop the whole log and start it empty at `offset` (a follower far behind)."""
+        with self._lock:
+            self._check_open()
+            self._truncate_fully_locked(offset, now_ms)
+
+    def _truncate_fully_locked(self, offset: int, now_ms: int) -> None:
+        self._retire_segments(list(self._segments), now_ms)  # renamed first: the new base may reuse a name
+        self._segments.append(LogSegment.create(self.directory, offset, self._config, now_ms))
+        self._base_offsets = [offset]
+        self._log_start_offset = offset
+        self._leader_epochs.entries = []
+        self._leader_epochs.persist()
+        self._producer_state.producers = {}
+        self._producer_state.delete_snapshots(below=2**63 - 1)
+        self._after_truncation(now_ms)
+
+    def _retire_segments(self, segments: list[LogSegment], now_ms: int) -> None:
+        for segment in segments:
+            self._segments.remove(segment)
+            if segment in self._segments_to_flush:
+                self._segments_to_flush.remove(segment)
+            segment.rename_to_deleted()
+            self._pending_deletes.append((now_ms + self._config.file_delete_delay_ms, segment))
+        self._base_offsets = [segment.base_offset for segment in self._segments]
+
+    def _after_truncation(self, now_ms: int) -> None:
+        self._log_end_offset = self._segments[-1].next_offset
+        self._high_watermark = min(self._high_watermark, self._log_end_offset)
+        self._recovery_point = min(self._recovery_point, self._log_end_offset)
+        self._leader_epochs.truncate_from_end(self._log_end_offset)
+        notes: list[str] = []
+        self._producer_state = _load_producer_state(self.directory, self._segments, self._log_end_offset, notes)
+        for note in notes:
+            log.warning("%s-%d: %s", self.topic, self.partition, note)
 
     # ---- durability ----
 

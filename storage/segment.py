@@ -279,6 +279,28 @@ class LogSegment:
                 yield position, header
                 position += header.size
 
+    def truncate_to(self, position: int) -> None:
+        """Cut the segment at batch boundary `position`; indexes follow, and what the
+        segment knows of its batches is re-read from the headers that remain."""
+        os.ftruncate(self.file.fileno(), position)
+        self.size = position
+        self.preallocated_bytes = 0
+        self.offset_index.truncate_to_position(position)
+        _, last_indexed_position = self.offset_index.lookup(2**63 - 1)
+        self.next_offset = self.base_offset
+        self.bytes_since_last_index_entry = 0
+        self.rolling_base_timestamp = None
+        self.max_timestamp = -1
+        self.offset_of_max_timestamp = -1
+        # The time index may name offsets past the cut: rebuild its tail from the headers.
+        header = self.read_header(last_indexed_position) if position else None
+        first_kept_offset = header.base_offset if header is not None else self.base_offset
+        self.time_index.truncate_to_offset(first_kept_offset)
+        last_entry = self.time_index.last_entry()
+        if last_entry is not None:
+            self.max_timestamp, self.offset_of_max_timestamp = last_entry
+        self.scan_tail(last_indexed_position)
+
     # ---- recovery ----
 
     def scan_tail(self, start_position: int) -> str | None:

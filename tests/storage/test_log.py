@@ -367,3 +367,54 @@ def test_update_config_applies_to_later_appends(log_dir):
     log.update_config(replace(log.config, max_message_bytes=100))
     refused(ErrorCode.MESSAGE_TOO_LARGE, log.append, batch(b"x" * 300), leader_epoch=0, now_ms=T0_MS)
     assert os.path.exists(log_dir / "00000000000000000000.log")
+
+
+# ---- follower truncation ----
+
+
+def test_truncate_to_drops_later_batches_segments_epochs_and_producer_state(log_dir):
+    log = open_log(log_dir, LogConfig(segment_bytes=2 * BATCH_BYTES, index_interval_bytes=0))
+    for i in range(5):
+        records = batch(VALUE, producer_id=9, producer_epoch=0, base_sequence=i, timestamp_ms=T0_MS + i)
+        log.append(records, leader_epoch=i, now_ms=T0_MS)
+    assert log.segment_base_offsets() == [0, 2, 4]
+    log.update_high_watermark(5)
+    assert log.truncate_to(5, now_ms=T0_MS) is False
+    assert log.truncate_to(3, now_ms=T0_MS) is True
+    assert (log.log_end_offset, log.high_watermark, log.segment_base_offsets()) == (3, 3, [0, 2])
+    assert log.leader_epoch_entries() == [(0, 0), (1, 1), (2, 2)]
+    assert log.producer_states() == {9: (0, 2, T0_MS + 2)}
+    assert log.max_timestamp() == (T0_MS + 2, 2)
+    assert [offset for offset, _ in values_in(log.read(2, 1 << 20).read())] == [2]
+    # The follower then appends what the leader has, offsets and epochs as they are.
+    leader_batch = bytearray(batch(b"new", producer_id=9, producer_epoch=0, base_sequence=3, partition_leader_epoch=7))
+    struct.pack_into(">q", leader_batch, 0, 3)
+    assert log.append_as_follower(bytes(leader_batch), now_ms=T0_MS) == AppendInfo(3, 3, -1, 0)
+    assert log.leader_epoch_entries()[-1] == (7, 3)
+    assert values_in(log.read(3, 1 << 20).read()) == [(3, b"new")]
+    refused(ErrorCode.INVALID_RECORD, log.append_as_follower, bytes(leader_batch), now_ms=T0_MS)
+
+
+def test_truncate_fully_and_start_at(log_dir):
+    log = open_log(log_dir)
+    log.append(batch(b"a", b"b"), leader_epoch=1, now_ms=T0_MS)
+    log.truncate_fully_and_start_at(0, now_ms=T0_MS)
+    assert (log.log_start_offset, log.log_end_offset, log.segment_base_offsets(), log.leader_epoch_entries()) == (0, 0, [0], [])
+    log.truncate_fully_and_start_at(40, now_ms=T0_MS)
+    assert (log.log_start_offset, log.log_end_offset, log.segment_base_offsets()) == (40, 40, [40])
+    assert log.append(batch(b"c"), leader_epoch=2, now_ms=T0_MS) == AppendInfo(40, 40, -1, 40)
+    log.close()
+    log = open_log(log_dir, recovery_point=41, log_start_offset=40)
+    assert values_in(log.read(40, 1 << 20).read()) == [(40, b"c")]
+
+
+def test_preallocated_segment_is_trimmed_and_its_zero_tail_is_no_corruption(log_dir, caplog):
+    config = LogConfig(preallocate=True, segment_bytes=64 * 1024)
+    log = open_log(log_dir, config)
+    log.append(batch(b"a"), leader_epoch=0, now_ms=T0_MS)
+    assert (log_dir / "00000000000000000000.log").stat().st_size == 64 * 1024
+    del log  # crash: the file keeps its preallocated zeros
+    log = open_log(log_dir, config, clean_shutdown=False)
+    assert (log.log_end_offset, caplog.records) == (1, [])
+    log.close()
+    assert (log_dir / "00000000000000000000.log").stat().st_size == len(batch(b"a"))
