@@ -86,6 +86,7 @@ async def run_broker(config) -> None:
             from prometheus_client import start_http_server
             metrics_host, metrics_port = config.metrics_listen
             start_http_server(metrics_port, addr=metrics_host, registry=broker.metrics.registry)
+            log.info("metrics on http://%s:%d/metrics", metrics_host, metrics_port)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 host, port = await nursery.start(serve, broker)
