@@ -32,7 +32,6 @@ from wire.errors import ErrorCode, KafkaError
 from wire.records import (
     BATCH_HEADER,
     BATCH_HEADER_SIZE,
-    CRC_AT,
     CRC_COVERS_FROM,
     LOG_OVERHEAD,
     MAGIC,
@@ -51,7 +50,6 @@ log = logging.getLogger(__name__)
 PARTITION_METADATA_NAME = "partition.metadata"
 _DIRECTORY_NAME = re.compile(r"^(.+)-(\d+)$")
 _SEGMENT_NAME = re.compile(r"^\d{20}\.log$")
-_CRC = struct.Struct(">I")
 _CONTROL_VALUE = struct.Struct(">hi")  # version, coordinator_epoch
 SNAPSHOTS_TO_KEEP = 2
 

@@ -167,8 +167,13 @@ class LogManager:
         return sum(partition_log.enforce_retention(now_ms) for partition_log in self.logs().values())
 
     def flush_due(self, now_ms: int) -> None:
+        """flush.ms, fsync of rolled segments, delayed file deletes, for every log."""
         for partition_log in self.logs().values():
             partition_log.flush_due(now_ms)
+
+    def roll_due(self, now_ms: int) -> int:
+        """Roll every idle active segment older than its segment.ms; returns how many."""
+        return sum(partition_log.roll_if_due(now_ms) for partition_log in self.logs().values())
 
     def close(self) -> None:
         """Close every log (flush, producer snapshots, trimmed indexes), write the

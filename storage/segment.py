@@ -28,7 +28,6 @@ from wire.records import (
 )
 
 _LENGTH_PREFIX = struct.Struct(">qi")  # base_offset, batch_length
-_CRC = struct.Struct(">I")
 INT32_MAX = 2**31 - 1
 DELETED_SUFFIX = ".deleted"
 

@@ -134,6 +134,7 @@ def test_retention_and_flush_over_all_logs(tmp_path):
     log.update_high_watermark(3)
     manager.flush_due(T0_MS + 10)
     assert log.recovery_point == 3
+    assert manager.roll_due(T0_MS) == 0
     assert manager.enforce_retention(T0_MS + 1001) == 3
     assert (log.log_start_offset, log.segment_base_offsets()) == (3, [3])
     assert sorted(path.name for path in (tmp_path / "orders-0").glob("*.log*")) == ["00000000000000000003.log"]

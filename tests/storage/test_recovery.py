@@ -179,6 +179,7 @@ def test_index_entry_past_the_segment_end_is_rebuilt(log_dir, warnings):
         f"(corrupt offset index: {SEGMENT}.index: entry (1, {10 * S}) outside the segment)"
     ]
     assert list(struct.iter_unpack(">ii", (log_dir / f"{SEGMENT}.index").read_bytes())) == [(1, S), (2, 2 * S)]
+    assert offsets(log) == list(range(7))
 
 
 def test_corrupt_time_index_is_rebuilt(log_dir, warnings):
