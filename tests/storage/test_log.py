@@ -12,7 +12,7 @@ import pytest
 
 from storage.config import LogConfig
 from storage.log import AppendInfo, AppendOrigin
-from storage_testing import T0_MS, batch, open_log, values_in
+from .storage_testing import T0_MS, batch, open_log, values_in
 from wire.errors import ErrorCode, KafkaError
 from wire.records import build_batch, read_batch_header, verify_crc
 

@@ -9,7 +9,7 @@ from storage.checkpoint import uuid_from_kafka, uuid_to_kafka
 from storage.config import LogConfig
 from storage.log import AppendInfo
 from storage.manager import LogManager
-from storage_testing import T0_MS, batch, values_in
+from .storage_testing import T0_MS, batch, values_in
 
 TOPIC_ID = uuid.UUID("3f0d8a5e-1c2b-4d6e-9f70-123456789abc")
 

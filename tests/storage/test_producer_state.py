@@ -9,7 +9,7 @@ import pytest
 
 from storage.config import LogConfig
 from storage.log import AppendInfo
-from storage_testing import T0_MS, batch, open_log
+from .storage_testing import T0_MS, batch, open_log
 from wire.errors import ErrorCode, KafkaError
 
 PRODUCER_ID = 1000

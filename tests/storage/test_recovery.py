@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from storage.config import LogConfig
-from storage_testing import T0_MS, batch, open_log, values_in
+from .storage_testing import T0_MS, batch, open_log, values_in
 
 S = len(batch(b"v" * 100))  # bytes of each test batch
 SEGMENT = "00000000000000000000"
