@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from wire.api_keys import ApiKey
+from wire.errors import ErrorCode, KafkaError
 
 Handler = Callable[[Any, Any], Awaitable[dict | None]]
 
@@ -47,3 +48,18 @@ def supported_versions() -> list[tuple[int, int, int]]:
     load_handlers()
     return [(key, reg.versions.start, reg.versions.stop - 1)
             for key, reg in sorted(HANDLERS.items())]
+
+
+def answer_partitions(partitions, index_field: str, answer: Callable[[Any], dict],
+                      failed: dict) -> list[dict]:
+    """One result per requested partition: `answer(partition)`'s fields, or on a
+    KafkaError its code with the `failed` fields, so one partition's refusal leaves
+    the others answered."""
+    results = []
+    for wanted in partitions:
+        index = getattr(wanted, index_field)
+        try:
+            results.append({index_field: index, "error_code": ErrorCode.NONE, **answer(wanted)})
+        except KafkaError as exc:
+            results.append({index_field: index, **failed, "error_code": exc.code})
+    return results

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from broker.handlers import handles
+from functools import partial
+
+from broker.handlers import answer_partitions, handles
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode, KafkaError
 
@@ -18,19 +20,15 @@ async def list_offsets(ctx, request) -> dict:
     version = ctx.header.api_version
     topics = []
     for topic in request.topics:
-        partitions = []
-        for wanted in topic.partitions:
-            try:
-                offset, timestamp, leader_epoch = _lookup(broker, topic.name, wanted, version)
-                partitions.append({"partition_index": wanted.partition_index,
-                                   "error_code": ErrorCode.NONE, "timestamp": timestamp,
-                                   "offset": offset, "leader_epoch": leader_epoch})
-            except KafkaError as exc:
-                partitions.append({"partition_index": wanted.partition_index,
-                                   "error_code": exc.code, "timestamp": NO_TIMESTAMP,
-                                   "offset": -1, "leader_epoch": -1})
-        topics.append({"name": topic.name, "partitions": partitions})
+        topics.append({"name": topic.name, "partitions": answer_partitions(
+            topic.partitions, "partition_index", partial(_answer, broker, topic.name, version),
+            {"timestamp": NO_TIMESTAMP, "offset": -1, "leader_epoch": -1})})
     return {"throttle_time_ms": 0, "topics": topics}
+
+
+def _answer(broker, topic: str, version: int, wanted) -> dict:
+    offset, timestamp, leader_epoch = _lookup(broker, topic, wanted, version)
+    return {"timestamp": timestamp, "offset": offset, "leader_epoch": leader_epoch}
 
 
 def _lookup(broker, topic: str, wanted, version: int) -> tuple[int, int, int]:
