@@ -310,7 +310,10 @@ class Broker:
             await trio.to_thread.run_sync(job)
 
     def _enforce_retention(self) -> None:
-        deleted = sum(manager.enforce_retention(now_ms()) for manager in self.log_managers)
+        now = now_ms()
+        for manager in self.log_managers:
+            manager.roll_due(now)  # an idle log's segment.ms: no append would roll it
+        deleted = sum(manager.enforce_retention(now) for manager in self.log_managers)
         if deleted:
             log.info("retention deleted %d segment(s)", deleted)
 
