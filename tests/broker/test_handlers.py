@@ -50,11 +50,13 @@ class Client:
         return response
 
 
+BROKER_SETTINGS = {"listeners": "PLAINTEXT://127.0.0.1:0", "num.partitions": "2",
+                   "log.retention.check.interval.ms": "50"}
+
+
 @pytest.fixture
 async def broker(tmp_path, nursery):
-    config = load_broker_config(None, {"log.dirs": str(tmp_path / "data"),
-                                       "listeners": "PLAINTEXT://127.0.0.1:0",
-                                       "num.partitions": "2"})
+    config = load_broker_config(None, {**BROKER_SETTINGS, "log.dirs": str(tmp_path / "data")})
     opened = Broker.open(config)
     host, port = await nursery.start(serve, opened)
     opened.test_address = (host, port)
@@ -463,3 +465,21 @@ async def test_garbage_closes_only_that_connection(client, broker):
     await bad.aclose()
     response = await client.call(ApiKey.METADATA, 12, {"topics": None})
     assert response.cluster_id == broker.cluster_id
+
+
+async def test_retention_runs_in_the_background_and_moves_the_log_start(client):
+    await create_topic(client, "expiring", configs={"retention.ms": "1000", "segment.ms": "100"})
+    await produce(client, "expiring", 0, records(b"old", timestamp_ms=1000))  # long expired
+
+    async def earliest() -> int:
+        response = await client.call(ApiKey.LIST_OFFSETS, 8, {
+            "replica_id": -1, "topics": [{"name": "expiring", "partitions": [
+                {"partition_index": 0, "timestamp": -2}]}]})
+        return response.topics[0].partitions[0].offset
+
+    with trio.fail_after(TIMEOUT_S):
+        while await earliest() != 1:
+            await trio.sleep(0.05)
+    partition = (await fetch(client, "expiring", 0, 1)).responses[0].partitions[0]
+    assert (partition.error_code, partition.log_start_offset, partition.high_watermark,
+            partition.records) == (0, 1, 1, b"")
