@@ -82,7 +82,7 @@ def produce(producer: KafkaProducer, topic: str, messages, partition: int | None
 
 
 def read_all(address: str, topic: str, partitions: int, expected_total: int,
-             timeout_s: float = 120.0) -> dict[int, list]:
+             timeout_s: float = 30.0) -> dict[int, list]:
     """Every record of the topic from the log start, per partition, with a consumer
     that assigns partitions (no group). Reads until expected_total records came, then
     polls once more so that extra records would show up too."""
@@ -201,8 +201,8 @@ def test_acks(gregor, acks):
     sent = produce(producer, topic, messages, partition=0)
     producer.close(timeout=10)
     if acks == 0:
-        # No response, so the client cannot know the offsets.
-        assert {message.offset for message in sent} == {-1}
+        # No response: what the client reports as offsets is its own guess, not the
+        # broker's answer, so only the log itself is checked.
         sent = [Sent(*m[:4], partition=0, offset=i) for i, m in enumerate(messages)]
     else:
         assert [message.offset for message in sent] == list(range(300))
@@ -328,7 +328,7 @@ def test_acknowledged_messages_survive_restart(gregor, how):
     more = []
     for partition in range(3):
         more += produce(producer, "durable",
-                        keyed_messages(f"after-{partition}", 5, 1_800_000_000_000),
+                        keyed_messages(f"after-{partition}", 5, 1_750_000_000_000),
                         partition=partition)
     producer.close(timeout=10)
     assert_contiguous_from(by_partition(more, 3), {p: len(expected[p]) for p in range(3)})
