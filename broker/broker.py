@@ -92,6 +92,7 @@ class Broker:
             metadata.save()
         broker = cls(config, metadata, managers)
         broker._create_missing_partitions()
+        broker._lead_all_partitions()
         return broker
 
     @property
@@ -177,6 +178,13 @@ class Broker:
         """Metadata is written before logs; finish a creation a crash interrupted."""
         for topic in self.metadata.topics.values():
             self._create_logs(topic, range(topic.partition_count))
+
+    def _lead_all_partitions(self) -> None:
+        # Alone, this broker is the whole ISR of every partition, so as leader its high
+        # watermark is its log end offset (what recovery kept is what was acknowledged).
+        for manager in self.log_managers:
+            for partition_log in manager.logs().values():
+                partition_log.update_high_watermark(partition_log.log_end_offset)
 
     def _create_logs(self, topic: TopicInfo, partitions: range) -> None:
         config = topic_log_config(topic.configs, self.config)
