@@ -80,9 +80,11 @@ class GregorProcess:
             command += ["--set", f"{key}={value}"]
         return command + self.extra_args
 
-    def start(self, port: int = 0) -> "GregorProcess":
+    def start(self, port: int = 0, wait_ready: bool = True) -> "GregorProcess":
         """Spawns the broker and waits (READY_TIMEOUT_S) for its ready line.
-        Raises BrokerStartError, with the broker's stderr, if it exits or stays silent."""
+        Raises BrokerStartError, with the broker's stderr, if it exits or stays silent.
+        With wait_ready=False it returns right after spawning (then pass a port, and
+        call wait_until_ready() before using .address)."""
         if self.running:
             raise RuntimeError(f"broker pid {self.pid} is already running")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +94,9 @@ class GregorProcess:
             self._popen = subprocess.Popen(
                 self.command(port), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                 stdout=log_file, stderr=log_file, preexec_fn=_die_with_parent)
-        self._wait_until_ready()
+        self.port = port
+        if wait_ready:
+            self.wait_until_ready()
         return self
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int:
@@ -144,9 +148,8 @@ class GregorProcess:
             log_file.seek(self._log_offset)
             return log_file.read().decode("utf-8", errors="replace")
 
-    # -- internals -----------------------------------------------------------------
-
-    def _wait_until_ready(self) -> None:
+    def wait_until_ready(self) -> None:
+        """Waits for the ready line of the current start (READY_TIMEOUT_S from spawn)."""
         deadline = self.started_at_s + READY_TIMEOUT_S
         while True:
             match = READY_LINE.search(self.current_log_text())
@@ -176,19 +179,26 @@ def run_gregor_command(args: list[str], timeout_s: float = 20.0) -> subprocess.C
 
 
 @pytest.fixture
+def gregor_command() -> Callable[..., subprocess.CompletedProcess]:
+    """`run(args, timeout_s=20)`: runs `python -m broker ARGS` to completion."""
+    return run_gregor_command
+
+
+@pytest.fixture
 def gregor_factory(tmp_path: Path, request: pytest.FixtureRequest
                    ) -> Iterator[Callable[..., GregorProcess]]:
-    """`start(settings=None, name="broker")` starts another broker in tmp_path/name;
-    every broker started is stopped by PID at teardown."""
+    """`start(settings=None, name="broker", port=0, wait_ready=True)` starts another
+    broker in tmp_path/name; every broker started is stopped by PID at teardown."""
     started: list[GregorProcess] = []
     request.node.stash[_PROCESSES] = started
 
-    def start(settings: dict[str, str] | None = None, name: str = "broker") -> GregorProcess:
+    def start(settings: dict[str, str] | None = None, name: str = "broker", port: int = 0,
+              wait_ready: bool = True) -> GregorProcess:
         process = GregorProcess(tmp_path / name / "data", tmp_path / name / "stderr.log",
                                 settings)
         process.data_dir.parent.mkdir(parents=True, exist_ok=True)
         started.append(process)
-        return process.start()
+        return process.start(port, wait_ready=wait_ready)
 
     yield start
     for process in started:
