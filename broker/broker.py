@@ -20,6 +20,7 @@ from coordinator.producer_ids import ProducerIdManager
 from storage.log import LogConfig, PartitionLog
 from storage.manager import LogManager
 from wire.api_keys import ApiKey
+from wire.compression import Compression
 from wire.errors import ErrorCode, KafkaError, WireError
 from wire.protocol import RequestHeader, decode_request_body, decode_request_header, encode_response
 
@@ -42,6 +43,18 @@ class RequestContext:
 
 
 @dataclass(frozen=True)
+class TopicPolicy:
+    min_insync_replicas: int
+    compression: Compression | None  # None: keep the producer's codec
+
+
+# compression.type values (Kafka's BrokerCompressionType)
+_COMPRESSION_TYPES = {"producer": None, "uncompressed": Compression.NONE,
+                      "gzip": Compression.GZIP, "snappy": Compression.SNAPPY,
+                      "lz4": Compression.LZ4, "zstd": Compression.ZSTD}
+
+
+@dataclass(frozen=True)
 class Endpoint:
     host: str
     port: int
@@ -58,6 +71,7 @@ class Broker:
         self.producer_ids = ProducerIdManager(metadata.producer_id_block_end)
         self.metrics = BrokerMetrics(self)
         self.advertised: Endpoint | None = None  # set once the listener is bound
+        self._policies: dict[str, TopicPolicy] = {}
 
     @classmethod
     def open(cls, config: BrokerConfig) -> "Broker":
@@ -164,9 +178,19 @@ class Broker:
             raise KafkaError(ErrorCode.UNKNOWN_LEADER_EPOCH,
                              f"{topic}: leader epoch {current_leader_epoch} > {leader_epoch}")
 
-    def min_insync_replicas(self, topic: str) -> int:
-        override = self.metadata.topics[topic].configs.get("min.insync.replicas")
-        return int(override) if override is not None else self.config.value("min.insync.replicas")
+    def topic_policy(self, topic: str) -> "TopicPolicy":
+        """The topic configs the produce path applies, derived once per config change."""
+        policy = self._policies.get(topic)
+        if policy is None:
+            configs = self.metadata.topics[topic].configs
+            min_insync = configs.get("min.insync.replicas")
+            compression = configs.get("compression.type", self.config.value("compression.type"))
+            policy = TopicPolicy(
+                min_insync_replicas=int(min_insync) if min_insync is not None
+                else self.config.value("min.insync.replicas"),
+                compression=_COMPRESSION_TYPES[compression])
+            self._policies[topic] = policy
+        return policy
 
     def notify_append(self, topic: str, partition: int) -> None:
         self.waiters.notify((topic, partition))
@@ -250,6 +274,7 @@ class Broker:
                              "This server does not host this topic-partition.")
         self.metadata.remove_topic(name)
         self.metadata.save()
+        self._policies.pop(name, None)
         for partition in range(topic.partition_count):
             for manager in self.log_managers:
                 if manager.get(name, partition) is not None:
@@ -270,6 +295,7 @@ class Broker:
         topic = self.metadata.topics[name]
         topic.configs = dict(configs)
         self.metadata.save()
+        self._policies.pop(name, None)
         log_config = topic_log_config(topic.configs, self.config)
         for partition in range(topic.partition_count):
             self.require_partition(name, partition).update_config(log_config)
@@ -282,6 +308,7 @@ class Broker:
         self.config = self.config.with_dynamic(changes)
         self.metadata.broker_configs = dict(dynamic)
         self.metadata.save()
+        self._policies.clear()
         for topic in self.metadata.topics.values():
             log_config = topic_log_config(topic.configs, self.config)
             for partition in range(topic.partition_count):

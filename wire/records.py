@@ -362,3 +362,30 @@ def build_batch(
     )
     _UINT32.pack_into(batch, CRC_AT, crc32c.crc32c(memoryview(batch)[CRC_COVERS_FROM:]))
     return bytes(batch)
+
+
+def recompress(records: bytes | bytearray | memoryview, codec: Compression | int) -> bytes:
+    """The batches of a Produce records field with every batch not already in `codec`
+    rebuilt in it, as Kafka does for a topic whose compression.type names a codec.
+    Each CRC is checked first, so a corrupt batch is refused, not re-sealed."""
+    view = memoryview(records)
+    out = bytearray()
+    for position, header in iter_batches(view):
+        batch = view[position : position + header.size]
+        if header.compression == codec:
+            out += batch
+            continue
+        verify_crc(batch)
+        out += build_batch(
+            decode_records(batch),
+            base_offset=header.base_offset,
+            compression=codec,
+            producer_id=header.producer_id,
+            producer_epoch=header.producer_epoch,
+            base_sequence=header.base_sequence,
+            is_transactional=header.is_transactional,
+            is_control=header.is_control,
+            partition_leader_epoch=header.partition_leader_epoch,
+            timestamp_type=header.timestamp_type,
+        )
+    return bytes(out)

@@ -5,6 +5,7 @@ import logging
 from broker.handlers import handles
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode, KafkaError
+from wire.records import recompress
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,16 @@ def _append(broker, topic: str, partition_data, acks: int, now_ms: int) -> dict:
         partition_log = broker.require_partition(topic, index)
         if records is None or len(records) == 0:
             raise KafkaError(ErrorCode.INVALID_RECORD, "Produce request carries no records")
+        policy = broker.topic_policy(topic)
         if acks == -1:
-            min_insync = broker.min_insync_replicas(topic)
+            min_insync = policy.min_insync_replicas
             if min_insync > 1:  # one broker: the ISR is this broker alone
                 raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS,
                                  f"The size of the current ISR (1) is insufficient to satisfy "
                                  f"the min.isr requirement of {min_insync} for partition "
                                  f"{topic}-{index}")
+        if policy.compression is not None:
+            records = recompress(records, policy.compression)
         info = partition_log.append(records, leader_epoch=broker.leader_epoch(topic),
                                     now_ms=now_ms)
     except KafkaError as exc:

@@ -15,7 +15,8 @@ from broker.server import serve
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode
 from wire.protocol import decode_response, encode_request
-from wire.records import build_batch, read_batch_header
+from wire.compression import Compression
+from wire.records import build_batch, decode_records, read_batch_header
 
 TIMEOUT_S = 30
 
@@ -483,3 +484,19 @@ async def test_retention_runs_in_the_background_and_moves_the_log_start(client):
     partition = (await fetch(client, "expiring", 0, 1)).responses[0].partitions[0]
     assert (partition.error_code, partition.log_start_offset, partition.high_watermark,
             partition.records) == (0, 1, 1, b"")
+
+
+async def test_topic_compression_type_recompresses_what_producers_send(client):
+    await create_topic(client, "zipped", configs={"compression.type": "gzip"})
+    sent = records(b"alpha", b"beta", producer_id=7, producer_epoch=0, base_sequence=0)
+    assert (await produce(client, "zipped", 0, sent)).error_code == ErrorCode.NONE
+    stored = (await fetch(client, "zipped", 0, 0)).responses[0].partitions[0].records
+    header = read_batch_header(stored)
+    assert (header.compression, header.producer_id, header.base_sequence, header.records_count,
+            header.partition_leader_epoch) == (Compression.GZIP, 7, 0, 2, 0)
+    assert [(r.offset, r.key, r.value, r.headers, r.timestamp) for r in decode_records(stored)] == \
+        [(r.offset, r.key, r.value, r.headers, r.timestamp) for r in decode_records(sent)]
+    corrupt = bytearray(records(b"gamma"))
+    corrupt[-1] ^= 0x01
+    assert (await produce(client, "zipped", 0, bytes(corrupt))).error_code == \
+        ErrorCode.CORRUPT_MESSAGE
