@@ -134,7 +134,7 @@ def decode_request_header(frame: bytes) -> tuple[RequestHeader, int]:
     return header, stream.tell()
 
 
-def _parse_exact(schema, frame, offset: int, what: str) -> Container:
+def _parse(schema, frame, offset: int, what: str, *, allow_trailing: bool) -> Container:
     stream = io.BytesIO(frame)
     stream.seek(offset)
     try:
@@ -142,7 +142,7 @@ def _parse_exact(schema, frame, offset: int, what: str) -> Container:
     except _DECODE_ERRORS as exc:
         raise WireError(f"malformed {what}: {exc}") from exc
     trailing = len(frame) - stream.tell()
-    if trailing:
+    if trailing and not allow_trailing:
         raise WireError(f"{what}: {trailing} trailing bytes")
     return body
 
@@ -151,11 +151,13 @@ def decode_request_body(header: RequestHeader, frame: bytes, offset: int) -> Con
     """Parse the body of `frame` from `offset` (see decode_request_header).
 
     Raises UnsupportedVersion for an (api key, version) we have no schema for, WireError
-    for malformed, truncated or trailing bytes."""
+    for malformed or truncated bytes. Bytes after a complete body are ignored, as Kafka's
+    AbstractRequest.parseRequest does (librdkafka's all-topics Metadata v12 has some)."""
     key = (header.api_key, header.api_version)
     if key not in REQUESTS:
         raise UnsupportedVersion(f"{_api_name(header.api_key)} v{header.api_version} is not supported")
-    return _parse_exact(_request_schema(*key), frame, offset, f"{_api_name(header.api_key)} v{header.api_version} request")
+    return _parse(_request_schema(*key), frame, offset,
+                  f"{_api_name(header.api_key)} v{header.api_version} request", allow_trailing=True)
 
 
 def decode_request(frame: bytes) -> tuple[RequestHeader, Container]:
@@ -206,7 +208,8 @@ def decode_response(api_key: int, api_version: int, frame: bytes) -> tuple[int, 
     except _DECODE_ERRORS as exc:
         raise WireError(f"malformed response header: {exc}") from exc
     what = f"{_api_name(api_key)} v{api_version} response"
-    return header.correlation_id, _parse_exact(_response_schema(api_key, api_version), frame, stream.tell(), what)
+    return header.correlation_id, _parse(_response_schema(api_key, api_version), frame, stream.tell(), what,
+                                         allow_trailing=False)
 
 
 def _api_name(api_key: int) -> str:
