@@ -1,0 +1,1 @@
+"""The stock-client compatibility matrix and benchmarks (SCENARIOS.md)."""
