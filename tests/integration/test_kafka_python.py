@@ -193,6 +193,104 @@ def test_consumer_records_carry_create_time(gregor):
     assert sent[0].offset == 0
 
 
+def test_log_append_time_topic_stamps_records_with_broker_time(gregor):
+    create_topic(gregor.address, "appended", partitions=1,
+                 configs={"message.timestamp.type": "LogAppendTime"})
+    producer = new_producer(gregor.address, linger_ms=20)
+    before_ms = int(time.time() * 1000)
+    futures = [producer.send("appended", value=f"v{i}".encode(), partition=0,
+                             timestamp_ms=1_600_000_000_000 + i) for i in range(20)]
+    producer.flush(timeout=15)
+    acknowledged = [future.get(timeout=15) for future in futures]
+    after_ms = int(time.time() * 1000)
+    producer.close(timeout=10)
+    records = read_all(gregor.address, "appended", 1, 20)[0]
+    assert [(r.offset, r.value, r.timestamp_type) for r in records] == \
+        [(i, f"v{i}".encode(), 1) for i in range(20)]
+    assert all(before_ms <= r.timestamp <= after_ms for r in records)
+    # The produce answer carries the append time (log_append_time_ms): the client
+    # reports the time the broker stored, not the one it sent.
+    assert [m.timestamp for m in acknowledged] == [r.timestamp for r in records]
+
+
+def first_batch_codec(data_dir, topic: str, partition: int) -> int:
+    """The compression codec (attributes & 7) of the first batch in the partition's
+    first segment, read from Kafka's on-disk layout."""
+    segment = data_dir / f"{topic}-{partition}" / "00000000000000000000.log"
+    (attributes,) = struct.unpack_from(">h", segment.read_bytes(), 21)
+    return attributes & 7
+
+
+@pytest.mark.parametrize("topic_codec, producer_codec, stored_codec", [
+    ("gzip", None, 1),       # the topic's codec wins
+    ("zstd", "snappy", 4),
+    ("producer", "lz4", 3),  # Kafka's default: keep what the producer sent
+    ("uncompressed", "gzip", 0),
+])
+def test_topic_compression_type(gregor, topic_codec, producer_codec, stored_codec):
+    topic = f"compressed-{topic_codec}"
+    create_topic(gregor.address, topic, partitions=1, configs={"compression.type": topic_codec})
+    producer = new_producer(gregor.address, compression_type=producer_codec, linger_ms=20)
+    messages = list(keyed_messages(topic, 200, 1_700_000_000_000))
+    sent = produce(producer, topic, messages, partition=0)
+    producer.close(timeout=10)
+    assert as_sent(read_all(gregor.address, topic, 1, 200))[0] == sent
+    assert first_batch_codec(gregor.data_dir, topic, 0) == stored_codec
+
+
+def test_fetch_returns_a_whole_batch_larger_than_the_fetch_limits(gregor):
+    """KIP-74: the first batch is returned even when it is larger than max_bytes and
+    partition_max_bytes, so that a consumer always makes progress."""
+    create_topic(gregor.address, "big-batches", partitions=1)
+    producer = new_producer(gregor.address, linger_ms=50, batch_size=256 * 1024)
+    messages = [(None, f"{i:05d}".encode() + b"b" * 2000, [], 1_700_000_000_000 + i)
+                for i in range(300)]
+    sent = produce(producer, "big-batches", messages, partition=0)
+    producer.close(timeout=10)
+    consumer = KafkaConsumer(bootstrap_servers=gregor.address, group_id=None,
+                             enable_auto_commit=False, max_partition_fetch_bytes=1024,
+                             fetch_max_bytes=1024)
+    try:
+        partition = TopicPartition("big-batches", 0)
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        records = []
+        deadline = time.monotonic() + 30
+        while len(records) < 300 and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                records += batch
+    finally:
+        consumer.close()
+    assert [(r.offset, r.value) for r in records] == [(m.offset, m.value) for m in sent]
+
+
+def test_waiting_fetch_returns_as_soon_as_data_arrives(gregor):
+    """A fetch waiting for fetch_min_bytes is answered when a produce appends, not at
+    fetch_max_wait_ms (Kafka's delayed fetch)."""
+    create_topic(gregor.address, "long-poll", partitions=1)
+    consumer = KafkaConsumer(bootstrap_servers=gregor.address, group_id=None,
+                             enable_auto_commit=False, fetch_max_wait_ms=5000,
+                             fetch_min_bytes=1)
+    producer = new_producer(gregor.address)
+    try:
+        partition = TopicPartition("long-poll", 0)
+        consumer.assign([partition])
+        consumer.seek(partition, 0)
+        assert consumer.poll(timeout_ms=300) == {}  # a fetch is now waiting at the broker
+        sent_at_s = time.monotonic()
+        producer.send("long-poll", value=b"wake up", partition=0).get(timeout=10)
+        records = []
+        while not records and time.monotonic() - sent_at_s < 10:
+            for batch in consumer.poll(timeout_ms=100).values():
+                records += batch
+        latency_s = time.monotonic() - sent_at_s
+    finally:
+        producer.close(timeout=10)
+        consumer.close()
+    assert [(r.offset, r.value) for r in records] == [(0, b"wake up")]
+    assert latency_s < 2.5, f"delivered {latency_s:.2f} s after the produce (max wait 5 s)"
+
+
 @pytest.mark.parametrize("acks", [0, 1, "all"])
 def test_acks(gregor, acks):
     topic = f"acks-{acks}"
