@@ -750,6 +750,72 @@ def test_consumer_offsets_for_times_and_end_offsets(gregor):
         consumer.close()
 
 
+def test_describe_cluster(gregor):
+    admin = admin_client(gregor.address)
+    try:
+        cluster = admin.describe_cluster()
+    finally:
+        admin.close()
+    assert [(b["broker_id"], b["host"], b["port"]) for b in cluster["brokers"]] == \
+        [(gregor.node_id, gregor.host, gregor.port)]
+    assert cluster["controller_id"] == gregor.node_id
+    ready_line = gregor.current_log_text()
+    assert f"cluster {cluster['cluster_id']}," in ready_line  # the id the broker announced
+
+
+def test_describe_log_dirs_reports_the_bytes_on_disk(gregor):
+    create_topic(gregor.address, "sized", partitions=2)
+    producer = new_producer(gregor.address)
+    produce(producer, "sized", keyed_messages("sized", 100, 1_700_000_000_000), partition=1)
+    producer.close(timeout=10)
+    admin = admin_client(gregor.address)
+    try:
+        (answer,) = admin.describe_log_dirs(topic_partitions=["sized"])
+    finally:
+        admin.close()
+    assert answer["broker"] == gregor.node_id
+    (log_dir,) = answer["log_dirs"]
+    assert (log_dir["error_code"], log_dir["log_dir"]) == (0, str(gregor.data_dir))
+    (topic,) = log_dir["topics"]
+    sizes = {p["partition_index"]: p["partition_size"] for p in topic["partitions"]}
+    on_disk = {partition: sum(f.stat().st_size for f in
+                              (gregor.data_dir / f"sized-{partition}").glob("*.log"))
+               for partition in range(2)}
+    assert (topic["name"], sizes) == ("sized", on_disk)
+    assert on_disk[0] == 0 and on_disk[1] > 100 * 20
+
+
+@pytest.mark.parametrize("reset, expected_offsets", [("earliest", [0, 1, 2]), ("latest", [3])])
+def test_fetch_beyond_the_log_end_resets_the_position(gregor, reset, expected_offsets):
+    """Fetching past the high watermark answers OFFSET_OUT_OF_RANGE; the consumer then
+    applies auto_offset_reset."""
+    create_topic(gregor.address, "reset", partitions=1)
+    producer = new_producer(gregor.address)
+    produce(producer, "reset", [(None, f"m{i}".encode(), [], 1_700_000_000_000) for i in range(3)],
+            partition=0)
+    consumer = KafkaConsumer(bootstrap_servers=gregor.address, group_id=None,
+                             enable_auto_commit=False, auto_offset_reset=reset)
+    try:
+        partition = TopicPartition("reset", 0)
+        consumer.assign([partition])
+        consumer.seek(partition, 100)
+        records = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and consumer.position(partition) == 100:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records += batch
+        if reset == "latest":
+            assert consumer.position(partition) == 3
+            produce(producer, "reset", [(None, b"m3", [], 1_700_000_000_000)], partition=0)
+        while time.monotonic() < deadline and len(records) < len(expected_offsets):
+            for batch in consumer.poll(timeout_ms=200).values():
+                records += batch
+    finally:
+        consumer.close()
+        producer.close(timeout=10)
+    assert [(r.offset, r.value) for r in records] == [(o, f"m{o}".encode()) for o in expected_offsets]
+
+
 # -- unknown topics --------------------------------------------------------------------
 
 def test_unknown_topic_errors(gregor):
