@@ -202,3 +202,40 @@ def test_admin_list_offsets(gregor):
     for spec, expected in cases:
         result = admin.list_offsets({tp: spec})[tp].result(timeout=15)
         assert (result.offset, result.timestamp) == expected, spec
+
+
+def test_idempotent_producer_carries_on_across_a_broker_kill_and_restart(gregor):
+    """The same librdkafka producer keeps producing after the broker is killed (-9) and
+    restarted on the same port: the broker rebuilds each producer's last sequence from
+    the log, so the producer's next sequence numbers are accepted without a gap, loss or
+    duplicate."""
+    create_topic(gregor.address, "carry-on", 1)
+    producer = Producer({"bootstrap.servers": gregor.address, "acks": "all",
+                         "enable.idempotence": True, "linger.ms": 5,
+                         "message.timeout.ms": 30_000, "reconnect.backoff.max.ms": 200})
+    delivered: list[tuple] = []
+    errors: list = []
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            delivered.append((msg.offset(), msg.value()))
+
+    def send(first: int, count: int) -> None:
+        for i in range(first, first + count):
+            producer.produce("carry-on", value=f"m{i}".encode(), partition=0,
+                             on_delivery=on_delivery)
+            producer.poll(0)
+        assert producer.flush(30) == 0
+
+    send(0, 100)
+    port = gregor.port
+    gregor.kill()
+    gregor.restart()
+    assert gregor.port == port, "restart could not reuse the port the producer knows"
+    send(100, 100)
+    assert errors == []
+    assert delivered == [(i, f"m{i}".encode()) for i in range(200)]
+    records = consume_all(gregor.address, "carry-on", 1, 200)
+    assert [(r[1], r[3]) for r in records] == delivered
