@@ -444,6 +444,7 @@ def test_kill_9_while_producing_keeps_every_acknowledged_message(gregor):
                             request_timeout_ms=2_000, delivery_timeout_ms=4_000,
                             max_block_ms=4_000, retries=0)
     sent: dict[bytes, tuple[int, object]] = {}  # value -> (partition, future)
+    sent_lock = threading.Lock()
     stop = threading.Event()
 
     def send_until_stopped() -> None:
@@ -454,13 +455,19 @@ def test_kill_9_while_producing_keeps_every_acknowledged_message(gregor):
                 future = producer.send("torn", key=b"k", value=value, partition=index % 3)
             except KafkaTimeoutError:  # buffer full and the broker gone
                 break
-            sent[value] = (index % 3, future)
+            with sent_lock:
+                sent[value] = (index % 3, future)
             index += 1
 
     sender = threading.Thread(target=send_until_stopped, daemon=True)
     sender.start()
     deadline = time.monotonic() + 30
-    while sum(1 for _, future in list(sent.values()) if future.succeeded()) < 2000:
+    def acknowledged_count() -> int:
+        with sent_lock:
+            futures = [future for _, future in sent.values()]
+        return sum(1 for future in futures if future.succeeded())
+
+    while acknowledged_count() < 2000:
         assert time.monotonic() < deadline, "fewer than 2000 acknowledgements in 30 s"
         time.sleep(0.05)
     gregor.kill()
