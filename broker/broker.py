@@ -342,7 +342,11 @@ class Broker:
     async def _every(interval_ms: int, job) -> None:
         while True:
             await trio.sleep(max(interval_ms, 10) / 1000)
-            await trio.to_thread.run_sync(job)
+            try:
+                await trio.to_thread.run_sync(job)
+            except Exception:
+                # A maintenance pass must never take the broker down; the next pass retries.
+                log.exception("maintenance job %s failed", job.__name__)
 
     def _enforce_retention(self) -> None:
         now = now_ms()

@@ -769,6 +769,10 @@ class PartitionLog:
         self._unflushed_messages = 0
         self._last_flush_ms = now_ms
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Flush, snapshot producer state at the log end offset, trim the active
         segment's indexes (as Kafka does) and close every file."""

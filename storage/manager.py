@@ -18,6 +18,7 @@ from storage.checkpoint import (
     write_partition_metadata,
 )
 from storage.config import LogConfig
+from wire.errors import KafkaError
 from storage.log import PARTITION_METADATA_NAME, PartitionLog, parse_partition_directory
 
 log = logging.getLogger(__name__)
@@ -164,16 +165,27 @@ class LogManager:
                 partition_log.update_config(config)
 
     def enforce_retention(self, now_ms: int) -> int:
-        return sum(partition_log.enforce_retention(now_ms) for partition_log in self.logs().values())
+        return sum(self._each_open_log(lambda log: log.enforce_retention(now_ms)))
 
     def flush_due(self, now_ms: int) -> None:
         """flush.ms, fsync of rolled segments, delayed file deletes, for every log."""
-        for partition_log in self.logs().values():
-            partition_log.flush_due(now_ms)
+        self._each_open_log(lambda log: log.flush_due(now_ms))
 
     def roll_due(self, now_ms: int) -> int:
         """Roll every idle active segment older than its segment.ms; returns how many."""
-        return sum(partition_log.roll_if_due(now_ms) for partition_log in self.logs().values())
+        return sum(self._each_open_log(lambda log: log.roll_if_due(now_ms)))
+
+    def _each_open_log(self, job: Callable[[PartitionLog], int | bool | None]) -> list:
+        """Runs a maintenance job on every log; a log closed meanwhile (its topic was
+        deleted while the job ran in a worker thread) is skipped, not an error."""
+        results = []
+        for partition_log in self.logs().values():
+            try:
+                results.append(job(partition_log))
+            except KafkaError:
+                if not partition_log.closed:
+                    raise
+        return results
 
     def close(self) -> None:
         """Close every log (flush, producer snapshots, trimmed indexes), write the

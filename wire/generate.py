@@ -290,10 +290,8 @@ def generate(messages_dir: Path) -> str:
         flexible = Versions.parse(api.request.get("flexibleVersions"))
         flexible_from[api.api_key] = flexible.low if flexible is not None else None
 
-    try:
-        source = str(messages_dir.resolve().relative_to(REPO_ROOT.parent))
-    except ValueError:
-        source = messages_dir.name
+    # A fixed label, not the path: the output must not depend on where the specs are checked out.
+    source = "shared/kafka-protocol/messages"
     body = "\n\n".join(emitter.blocks)
     used = sorted({"Field", "Message", "SchemaTable"} | set(re.findall(r"\b(STRUCT_DEFAULT|ZERO_UUID|[A-Z][A-Za-z0-9]*(?:sb|ub|b)|Boolean|Uuid|"
                                                                  r"\w*String|\w*Bytes|\w*Records|\w*ArrayOf|\w*NullableStruct)\b", body)))

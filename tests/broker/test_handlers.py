@@ -56,14 +56,14 @@ BROKER_SETTINGS = {"listeners": "PLAINTEXT://127.0.0.1:0", "num.partitions": "2"
 
 
 @pytest.fixture
-async def broker(tmp_path, nursery):
+async def broker(tmp_path):
     config = load_broker_config(None, {**BROKER_SETTINGS, "log.dirs": str(tmp_path / "data")})
     opened = Broker.open(config)
-    host, port = await nursery.start(serve, opened)
-    opened.test_address = (host, port)
-    yield opened
-    nursery.cancel_scope.cancel()
-    opened.close()
+    async with trio.open_nursery() as nursery:
+        opened.test_address = await nursery.start(serve, opened)
+        yield opened
+        nursery.cancel_scope.cancel()
+    opened.close()  # as the CLI does: after the server and its maintenance threads stopped
 
 
 @pytest.fixture

@@ -138,3 +138,21 @@ def test_retention_and_flush_over_all_logs(tmp_path):
     assert manager.enforce_retention(T0_MS + 1001) == 3
     assert (log.log_start_offset, log.segment_base_offsets()) == (3, [3])
     assert sorted(path.name for path in (tmp_path / "orders-0").glob("*.log*")) == ["00000000000000000003.log"]
+
+
+def test_maintenance_skips_a_log_closed_while_it_runs(tmp_path):
+    # A topic deleted while a retention pass runs in a worker thread: its log is closed
+    # but still in the pass's snapshot; the pass goes on with the other logs.
+    size = len(batch(b"a"))
+    manager = open_manager(tmp_path, orders={"segment_bytes": size, "retention_ms": 1000,
+                                             "file_delete_delay_ms": 0})
+    closed = manager.create("orders", 0, now_ms=T0_MS)
+    kept = manager.create("orders", 1, now_ms=T0_MS)
+    for value in (b"a", b"b"):
+        kept.append(batch(value), leader_epoch=0, now_ms=T0_MS)
+    kept.update_high_watermark(2)
+    closed.close()
+    assert manager.enforce_retention(T0_MS + 1001) == 2
+    assert manager.roll_due(T0_MS) == 0
+    manager.flush_due(T0_MS)
+    assert kept.log_start_offset == 2
