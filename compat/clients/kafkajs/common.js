@@ -209,14 +209,7 @@ const privateSymbol = (object, description) =>
  */
 async function readPartitions(kafka, topic, starts, count, { readCommitted = false, timeoutMs = 60000 } = {}) {
   const isolationLevel = readCommitted ? ISOLATION_LEVEL.READ_COMMITTED : ISOLATION_LEVEL.READ_UNCOMMITTED
-  const cluster = kafka[privateSymbol(kafka, 'private:Kafka:createCluster')]({
-    allowAutoTopicCreation: false,
-    isolationLevel,
-    metadataMaxAge: 300000,
-  })
-  await cluster.connect()
-  try {
-    await cluster.addTargetTopic(topic)
+  return withCluster(kafka, topic, isolationLevel, async cluster => {
     const next = {}
     for (const [partition, start] of Object.entries(starts)) {
       if (start !== 'earliest') {
@@ -261,9 +254,36 @@ async function readPartitions(kafka, topic, starts, count, { readCommitted = fal
     }
     if (records.length > count) fail(`read ${records.length} records from ${topic}, want ${count}`)
     return records
+  })
+}
+
+/**
+ * Runs use(cluster) with a kafkajs Cluster made by kafkajs's own (private)
+ * factory, as its consumer gets one, with topic's metadata loaded.
+ */
+async function withCluster(kafka, topic, isolationLevel, use) {
+  const cluster = kafka[privateSymbol(kafka, 'private:Kafka:createCluster')]({
+    allowAutoTopicCreation: false,
+    isolationLevel,
+    metadataMaxAge: 300000,
+  })
+  await cluster.connect()
+  try {
+    await cluster.addTargetTopic(topic)
+    return await use(cluster)
   } finally {
     await cluster.disconnect()
   }
+}
+
+/** The broker's ListOffsets answer for partition 0 at timestampMs, unchanged. */
+async function rawOffsetForTimestamp(kafka, topic, timestampMs) {
+  return withCluster(kafka, topic, ISOLATION_LEVEL.READ_UNCOMMITTED, async cluster => {
+    const [listed] = await cluster.fetchTopicsOffset([
+      { topic, fromTimestamp: timestampMs, partitions: [{ partition: 0 }] },
+    ])
+    return listed.partitions[0].offset
+  })
 }
 
 function fromStart(partitions) {
@@ -307,6 +327,7 @@ module.exports = {
   createTopic,
   withProducer,
   readPartitions,
+  rawOffsetForTimestamp,
   fromStart,
   sleep,
   waitFor,

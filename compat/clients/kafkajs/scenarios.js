@@ -20,6 +20,7 @@ const {
   createTopic,
   withProducer,
   readPartitions,
+  rawOffsetForTimestamp,
   fromStart,
   waitFor,
   where,
@@ -246,6 +247,9 @@ async function listOffsets(bootstrap, topic) {
       const [found] = await admin.fetchTopicOffsetsByTimestamp(topic, timestampMs)
       if (found.offset !== want) fail(`offset for timestamp ${timestampMs}: ${found.offset}, want ${want}`)
     }
+    const beyondMs = BASE_TIMESTAMP_MS + count * stepMs
+    const raw = await rawOffsetForTimestamp(kafka, topic, beyondMs)
+    if (raw !== '-1') fail(`ListOffsets beyond the last timestamp answered offset ${raw}, want -1`)
   })
 }
 
