@@ -54,6 +54,10 @@ KAFKA_DEV_SETTINGS = {
     "num.partitions": "1",
     "auto.create.topics.enable": "true",
 }
+# The scenarios' records carry timestamps from 2023 (T0 = 1_700_000_000_000): under the
+# default 7-day retention a broker's periodic retention check may delete them mid-scenario.
+# Both brokers keep data for as long as they run.
+RETENTION_SETTINGS = {"log.retention.ms": "-1"}
 KAFKA_JVM_OPTIONS = ["-Xmx1g", "-Xms256m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
                      "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true"]
 # CLI tools are short-lived JVMs: C1 only starts them faster on two shared cores.
@@ -223,7 +227,7 @@ def _terminate(pid: int, start_ticks: int) -> None:
 
 
 def _spawn(command: list[str], log_path: Path, cwd: Path) -> subprocess.Popen:
-    with open(log_path, "ab") as log_file:
+    with open(log_path, "wb") as log_file:  # a fresh log per start, as the data dir
         # Its own session: a runner's process group being killed never takes the broker.
         return subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log_file,
                                 stderr=log_file, start_new_session=True)
@@ -302,6 +306,8 @@ def _start_gregor(directory: Path) -> tuple[subprocess.Popen, int]:
     log_path = directory / "gregor.log"
     command = [sys.executable, "-m", "broker", "serve", "--listen", "127.0.0.1:0",
                "--data-dir", str(directory / "data")]
+    for key, value in RETENTION_SETTINGS.items():
+        command += ["--set", f"{key}={value}"]
     process = _spawn(command, log_path, cwd=REPO_ROOT)
     deadline = time.monotonic() + GREGOR_READY_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -341,6 +347,7 @@ def _start_kafka(directory: Path) -> tuple[subprocess.Popen, int]:
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "log.dirs": str(directory / "data"),
         **KAFKA_DEV_SETTINGS,
+        **RETENTION_SETTINGS,
     }
     properties = directory / "server.properties"
     properties.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
