@@ -1,0 +1,50 @@
+"""compat.brokers with Gregor: start on a free port, answer Metadata, stop by PID."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from kafka import KafkaAdminClient
+
+from compat.brokers import BrokerError, _process_start_ticks, start_broker, stop_broker
+
+
+def test_gregor_starts_answers_and_stops_by_pid(tmp_path):
+    broker = start_broker("gregor", tmp_path)
+    try:
+        host, port = broker.bootstrap.rsplit(":", 1)
+        assert host == "127.0.0.1"
+        state = json.loads((tmp_path / "broker.json").read_text())
+        assert (state["name"], state["pid"], state["bootstrap"]) == ("gregor", broker.pid, broker.bootstrap)
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10_000)
+        try:
+            nodes = admin.describe_cluster()["brokers"]
+        finally:
+            admin.close()
+        assert [(node["host"], node["port"]) for node in nodes] == [("127.0.0.1", int(port))]
+        with pytest.raises(BrokerError, match="already runs"):
+            start_broker("gregor", tmp_path)
+    finally:
+        broker.stop()
+    assert _process_start_ticks(broker.pid) is None
+    assert not (tmp_path / "broker.json").exists()
+    assert stop_broker(tmp_path) is False
+
+
+def test_a_restart_gets_a_fresh_data_dir_and_log(tmp_path):
+    first = start_broker("gregor", tmp_path)
+    first.stop()
+    (tmp_path / "data" / "left-over").write_text("x")
+    second = start_broker("gregor", tmp_path)
+    try:
+        assert not (tmp_path / "data" / "left-over").exists()
+        assert (tmp_path / "gregor.log").read_text().count(" ready: listening on ") == 1
+    finally:
+        second.stop()
+
+
+def test_unknown_broker_name_is_refused(tmp_path):
+    with pytest.raises(BrokerError, match="unknown broker 'redpanda'"):
+        start_broker("redpanda", tmp_path)
+    assert os.listdir(tmp_path) == []
