@@ -7,6 +7,8 @@ command line of the contract:
     run --list
     run --bootstrap HOST:PORT --scenario NAME --topic TOPIC
 
+    run --version                    (not in the contract: the matrix shows it in the docs)
+
 Exit 0: PASS; 1: FAIL, the last line of stderr is the reason; 2: not applicable.
 """
 from __future__ import annotations
@@ -164,17 +166,21 @@ class Context:
 Scenario = Callable[[Context], None]
 
 
-def run_main(client: str, scenarios: dict[str, Scenario], argv: Iterable[str] | None = None,
-             ) -> None:
-    """The runner command line; never returns."""
+def run_main(client: str, scenarios: dict[str, Scenario], version: Callable[[], str],
+             argv: Iterable[str] | None = None) -> None:
+    """The runner command line; never returns. `--version` prints version()."""
     parser = argparse.ArgumentParser(description=f"compat runner for {client}")
     parser.add_argument("--list", action="store_true", help="print the implemented scenarios")
+    parser.add_argument("--version", action="store_true", help="print the client's version")
     parser.add_argument("--bootstrap")
     parser.add_argument("--scenario")
     parser.add_argument("--topic")
     args = parser.parse_args(None if argv is None else list(argv))
     if args.list:
         print("\n".join(scenarios))
+        _exit(0)
+    if args.version:
+        print(version())
         _exit(0)
     if not (args.bootstrap and args.scenario and args.topic):
         parser.error("--bootstrap, --scenario and --topic are required (or --list)")

@@ -13,6 +13,8 @@ from typing import Awaitable, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
+import aiokafka  # noqa: E402
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.admin import (AIOKafkaAdminClient, NewPartitions, NewTopic,  # noqa: E402
                             RecordsToDelete)
@@ -557,4 +559,4 @@ SCENARIOS = {name: synchronous(scenario) for name, scenario in (
 )}
 
 if __name__ == "__main__":
-    run_main(CLIENT, SCENARIOS)
+    run_main(CLIENT, SCENARIOS, lambda: f"aiokafka {aiokafka.__version__}")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
+import confluent_kafka  # noqa: E402
+
 from confluent_kafka import (OFFSET_BEGINNING, TIMESTAMP_CREATE_TIME, Consumer,  # noqa: E402
                              KafkaError, KafkaException, Producer, TopicCollection,
                              TopicPartition)
@@ -504,4 +506,5 @@ SCENARIOS = {
 }
 
 if __name__ == "__main__":
-    run_main(CLIENT, SCENARIOS)
+    run_main(CLIENT, SCENARIOS, lambda: f"confluent-kafka {confluent_kafka.__version__} "
+                                        f"(librdkafka {confluent_kafka.libversion()[0]})")

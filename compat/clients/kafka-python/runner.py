@@ -8,6 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
+import kafka  # noqa: E402
+
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.admin import (ConfigResource, NewPartitions, NewTopic,  # noqa: E402
                          OffsetSpec)
@@ -473,4 +475,4 @@ SCENARIOS = {
 }
 
 if __name__ == "__main__":
-    run_main(CLIENT, SCENARIOS)
+    run_main(CLIENT, SCENARIOS, lambda: f"kafka-python {kafka.__version__}")

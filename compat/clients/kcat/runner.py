@@ -49,6 +49,14 @@ def kcat_binary() -> str:
     return path
 
 
+def kcat_version() -> str:
+    """`kcat 1.7.1 (librdkafka 2.0.2)` from kcat -V."""
+    output = subprocess.run([kcat_binary(), "-V"], capture_output=True, text=True,
+                            timeout=KCAT_TIMEOUT_S).stdout
+    match = re.search(r"Version (\S+) .*librdkafka (\S+?)[ )]", output)
+    return f"kcat {match.group(1)} (librdkafka {match.group(2)})" if match else "kcat unknown"
+
+
 def kcat(*args: str, stdin: bytes | None = None, check: bool = True
          ) -> subprocess.CompletedProcess:
     result = subprocess.run([kcat_binary(), *args], input=stdin, capture_output=True,
@@ -404,4 +412,4 @@ SCENARIOS = {
 
 if __name__ == "__main__":
     os.environ.pop("KCAT_CONFIG", None)  # a user's kcat.conf must not change the scenarios
-    run_main(CLIENT, SCENARIOS)
+    run_main(CLIENT, SCENARIOS, kcat_version)
