@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import logging
-
 from broker.handlers import handles
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode, KafkaError
 from wire.records import recompress
 
-log = logging.getLogger(__name__)
+_MESSAGE_CODES = frozenset({ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAMP})
 
 
 @handles(ApiKey.PRODUCE, versions=range(3, 12))
@@ -58,8 +56,11 @@ def _append(broker, topic: str, partition_data, acks: int, now_ms: int) -> dict:
         info = partition_log.append(records, leader_epoch=broker.leader_epoch(topic),
                                     now_ms=now_ms)
     except KafkaError as exc:
+        # Kafka sends a message only for record validation failures; clients show their
+        # standard wording for the other codes.
+        message = exc.message if exc.code in _MESSAGE_CODES else None
         return {"index": index, "error_code": exc.code, "base_offset": -1,
-                "error_message": exc.message or None}
+                "error_message": message or None}
     if not info.duplicate:
         # Alone, this broker is the whole ISR: the high watermark follows the log end.
         partition_log.update_high_watermark(partition_log.log_end_offset)

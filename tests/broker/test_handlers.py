@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 import uuid
 
+import crc32c
 import pytest
 import trio
 
@@ -500,3 +501,15 @@ async def test_topic_compression_type_recompresses_what_producers_send(client):
     corrupt[-1] ^= 0x01
     assert (await produce(client, "zipped", 0, bytes(corrupt))).error_code == \
         ErrorCode.CORRUPT_MESSAGE
+
+
+async def test_produce_error_messages_only_for_record_validation(client):
+    await create_topic(client, "texts", configs={"max.message.bytes": "2000"})
+    too_big = await produce(client, "texts", 0, records(b"x" * 3000))
+    assert (too_big.error_code, too_big.error_message) == (ErrorCode.MESSAGE_TOO_LARGE, None)
+    empty_batch = bytearray(records(b"a"))
+    struct.pack_into(">i", empty_batch, 57, 0)  # records_count 0
+    struct.pack_into(">I", empty_batch, 17, crc32c.crc32c(bytes(empty_batch[21:])))
+    invalid = await produce(client, "texts", 0, bytes(empty_batch))
+    assert invalid.error_code == ErrorCode.INVALID_RECORD
+    assert invalid.error_message == "invalid record count 0"
