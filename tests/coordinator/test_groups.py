@@ -241,7 +241,10 @@ def test_static_member_with_new_protocols_triggers_a_rebalance():
     rejoined = join(groups, "restart", now_ms=now + 1, client_id="client-a", group_instance_id="instance-a",
                     protocols=roundrobin_first)
     # It is the only member and it has rejoined: the new generation starts at once.
-    assert replies(rejoined) == {"restart": joined(        protocol_name="roundrobin")}
+    assert replies(rejoined) == {"restart": joined(
+        "instance-a-u2", 2, "instance-a-u2", [leader_member("instance-a-u2", subscription("orders"), "instance-a")],
+        protocol_name="roundrobin")}
+    assert groups.group_state(GROUP) is GroupState.COMPLETING_REBALANCE
 
 
 def test_static_member_keeping_the_selected_protocol_needs_no_rebalance():
