@@ -19,7 +19,7 @@ from construct import ConstructError
 
 from wire.types import (
     ArrayOf, CompactArrayOf, CompactBytes, CompactNullableString, CompactString, Field,
-    Int16sb, Int32sb, Int64sb, KafkaBytes, Message, NullableString, String,
+    Int32sb, Int64sb, KafkaBytes, Message, NullableString, String,
 )
 
 OFFSET_COMMIT_KEY_VERSION = 1

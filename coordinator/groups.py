@@ -31,7 +31,7 @@ from enum import Enum
 from typing import Any, Callable, Generic, Iterable, NamedTuple, TypeVar
 
 from coordinator.classic_group import (
-    CONSUMER_PROTOCOL_TYPE, UNKNOWN_MEMBER_ID, ClassicGroup, ClassicGroupMember, GroupState,
+    UNKNOWN_MEMBER_ID, ClassicGroup, ClassicGroupMember, GroupState,
     Protocols,
 )
 from coordinator.group_records import (
@@ -410,7 +410,9 @@ class GroupCoordinator:
 
     def expire(self, now_ms: int) -> list[Outcome[None]]:
         """Run every timer due at now_ms, in deadline order: session timeouts, join phase
-        ends (rebalance timeout, initial rebalance delay), sync timeouts, offset retention."""
+        ends (rebalance timeout, initial rebalance delay), sync timeouts, offset retention.
+        A timer armed during this call runs at a later call even if already due, so check
+        next_deadline() again afterwards. Only Outcomes with records or replies are kept."""
         outcomes = []
         watermark = self._timers.watermark()
         while (action := self._timers.pop_due(now_ms, watermark)) is not None:
