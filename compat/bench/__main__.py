@@ -1,0 +1,5 @@
+import sys
+
+from compat.bench.run import main
+
+sys.exit(main())
