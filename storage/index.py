@@ -79,8 +79,8 @@ class OffsetIndex(_IndexFile):
         index = cls(path, base_offset, max_index_bytes)
         try:
             for relative_offset, position in index._read_raw():
-                if index.offsets and relative_offset == 0 and position == 0:
-                    break  # zero padding of a preallocated file
+                if relative_offset == 0 and position == 0 and (index.offsets or segment_bytes == 0):
+                    break  # zero padding of a preallocated file (all of it for an empty segment)
                 offset = base_offset + relative_offset
                 if relative_offset < 0 or position < 0 or position >= segment_bytes:
                     raise CorruptIndexError(f"{path.name}: entry ({offset}, {position}) outside the segment")

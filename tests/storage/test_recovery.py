@@ -219,3 +219,13 @@ def test_truncation_forgets_leader_epochs_past_the_new_end(log_dir, warnings):
     log = open_log(log_dir, clean_shutdown=False)
     assert (log.log_end_offset, log.leader_epoch_entries()) == (1, [(3, 0)])
     assert log.end_offset_for_epoch(6) == (-1, -1)
+
+
+def test_crash_with_an_empty_active_segment_needs_no_index_rebuild(log_dir, warnings):
+    # kill -9 leaves the empty segment's indexes preallocated and all zero: that is
+    # padding, not corruption (a rebuild per empty partition made restarts slow).
+    log = open_log(log_dir)
+    assert (log_dir / f"{SEGMENT}.index").stat().st_size > 0
+    log = open_log(log_dir, clean_shutdown=False)
+    assert (log.log_end_offset, offsets(log)) == (0, [])
+    assert recovery_messages(warnings) == []
