@@ -11,6 +11,7 @@ from typing import Any
 import trio
 
 from broker.config import BrokerConfig, topic_log_config, validate_topic_configs
+from broker.groups import GroupRuntime
 from broker.handlers import Registration, load_handlers
 from broker.metadata import LocalMetadata, TopicInfo
 from broker.metrics import BrokerMetrics
@@ -70,6 +71,7 @@ class Broker:
         self.waiters = PartitionWaiters()
         self.producer_ids = ProducerIdManager(metadata.producer_id_block_end)
         self.metrics = BrokerMetrics(self)
+        self.groups = GroupRuntime(self)
         self.advertised: Endpoint | None = None  # set once the listener is bound
         self._policies: dict[str, TopicPolicy] = {}
 
@@ -107,6 +109,7 @@ class Broker:
         broker = cls(config, metadata, managers)
         broker._create_missing_partitions()
         broker._lead_all_partitions()
+        broker.groups.load()
         return broker
 
     @property

@@ -51,6 +51,7 @@ async def serve(broker: Broker, *, task_status=trio.TASK_STATUS_IGNORED) -> None
     broker.advertised = _advertised_endpoint(broker, bound_host, bound_port)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(broker.run_maintenance)
+        nursery.start_soon(broker.groups.run_timers)
         task_status.started((bound_host, bound_port))
         await trio.serve_listeners(lambda stream: serve_connection(stream, broker), listeners,
                                    handler_nursery=nursery)

@@ -76,8 +76,14 @@ def topic_value(name: str, overrides: dict[str, str], broker: BrokerConfig) -> V
 
 def topic_log_config_kwargs(overrides: dict[str, str], broker: BrokerConfig) -> dict[str, Any]:
     """The keyword arguments of storage.log.LogConfig for a topic."""
-    return {field: topic_value(name, overrides, broker)
-            for field, name in LOG_CONFIG_FIELDS.items()}
+    kwargs = {field: topic_value(name, overrides, broker)
+              for field, name in LOG_CONFIG_FIELDS.items()}
+    if "delete" not in topic_value("cleanup.policy", overrides, broker):
+        # cleanup.policy=compact alone: Kafka never deletes segments by time or size.
+        # Gregor does not compact yet, so such a topic keeps every record.
+        kwargs["retention_ms"] = -1
+        kwargs["retention_bytes"] = -1
+    return kwargs
 
 
 def topic_log_config(overrides: dict[str, str], broker: BrokerConfig) -> LogConfig:

@@ -41,6 +41,9 @@ def _append(broker, topic: str, partition_data, acks: int, now_ms: int) -> dict:
     records = partition_data.records
     try:
         partition_log = broker.require_partition(topic, index)
+        if broker.is_internal(topic):
+            raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
+                             f"Cannot append to internal topic {topic}")
         if records is None or len(records) == 0:
             raise KafkaError(ErrorCode.INVALID_RECORD, "Produce request carries no records")
         policy = broker.topic_policy(topic)

@@ -1,0 +1,109 @@
+"""A coordinator's internal topic (`__consumer_offsets`, later `__transaction_state`):
+created on first use like Kafka does, written one batch per coordinator outcome, read
+back in full when the broker starts so the coordinator's state can be replayed."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+from storage.log import AppendOrigin
+from wire.compression import Compression
+from wire.errors import ErrorCode, KafkaError
+from wire.records import build_batch, decode_records, iter_batches
+
+if TYPE_CHECKING:
+    from broker.broker import Broker
+    from broker.metadata import TopicInfo
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK_BYTES = 1 << 20
+_CODECS = {0: Compression.NONE, 1: Compression.GZIP, 2: Compression.SNAPPY, 3: Compression.LZ4,
+           4: Compression.ZSTD}
+
+
+@dataclass(frozen=True)
+class InternalTopic:
+    name: str
+    partitions_config: str  # e.g. offsets.topic.num.partitions
+    replication_factor_config: str
+    segment_bytes_config: str
+    compression_config: str | None
+
+
+OFFSETS_TOPIC = InternalTopic("__consumer_offsets", "offsets.topic.num.partitions",
+                              "offsets.topic.replication.factor", "offsets.topic.segment.bytes",
+                              "offsets.topic.compression.codec")
+
+
+class CoordinatorLog:
+    def __init__(self, broker: "Broker", topic: InternalTopic) -> None:
+        self._broker = broker
+        self._topic = topic
+
+    @property
+    def name(self) -> str:
+        return self._topic.name
+
+    @property
+    def partition_count(self) -> int:
+        existing = self._broker.metadata.topics.get(self._topic.name)
+        if existing is not None:
+            return existing.partition_count
+        return self._broker.config.value(self._topic.partitions_config)
+
+    def exists(self) -> bool:
+        return self._topic.name in self._broker.metadata.topics
+
+    def ensure_topic(self) -> "TopicInfo":
+        """Creates the topic on first use; COORDINATOR_NOT_AVAILABLE when its configured
+        replication factor cannot be met, as Kafka answers FindCoordinator then."""
+        broker = self._broker
+        existing = broker.metadata.topics.get(self._topic.name)
+        if existing is not None:
+            return existing
+        replication_factor = broker.config.value(self._topic.replication_factor_config)
+        if replication_factor > 1:
+            raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE,
+                             f"{self._topic.replication_factor_config}={replication_factor} "
+                             "needs more brokers than this cluster has")
+        configs = {"cleanup.policy": "compact", "compression.type": "producer",
+                   "segment.bytes": str(broker.config.value(self._topic.segment_bytes_config))}
+        return broker.create_topic(self._topic.name, self.partition_count, configs)
+
+    def append(self, partition: int, records: list[tuple[bytes, bytes | None]],
+               now_ms: int) -> int:
+        """Appends `records` as one batch; returns the offset after it."""
+        codec = Compression.NONE
+        if self._topic.compression_config is not None:
+            codec = _CODECS.get(self._broker.config.value(self._topic.compression_config),
+                                Compression.NONE)
+        batch = build_batch([(key, value, [], now_ms) for key, value in records],
+                            compression=codec)
+        partition_log = self._broker.require_partition(self._topic.name, partition)
+        info = partition_log.append(batch, leader_epoch=self._broker.leader_epoch(self._topic.name),
+                                    now_ms=now_ms, origin=AppendOrigin.COORDINATOR)
+        partition_log.update_high_watermark(partition_log.log_end_offset)
+        self._broker.notify_append(self._topic.name, partition)
+        return info.last_offset + 1
+
+    def read_all(self) -> Iterator[tuple[int, bytes, bytes | None]]:
+        """Every record of every partition as (partition, key, value), in log order."""
+        if not self.exists():
+            return
+        for partition in range(self.partition_count):
+            partition_log = self._broker.require_partition(self._topic.name, partition)
+            offset = partition_log.log_start_offset
+            end = partition_log.log_end_offset
+            while offset < end:
+                data = partition_log.read(offset, READ_CHUNK_BYTES, max_offset=end).read()
+                if not data:
+                    break
+                for position, header in iter_batches(data, allow_partial_tail=True):
+                    offset = header.next_offset
+                    if header.is_control:
+                        continue
+                    for record in decode_records(memoryview(data)[position:position + header.size]):
+                        if record.key is not None:
+                            yield partition, record.key, record.value
