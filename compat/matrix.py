@@ -437,6 +437,9 @@ def write_docs(results: list[BrokerResult], runners: list[Runner], command: str,
         "in `compat/SCENARIOS.md`. PASS / FAIL / NOT YET (#issue: waits on that issue, not "
         "run against Gregor) / n/a (the client has no API for it).",
         "",
+        f"Brokers: Gregor at commit {_gregor_commit()}; Apache Kafka {_kafka_version()} "
+        "(KRaft, single node).",
+        "",
         "Clients:",
         "",
     ]
@@ -447,11 +450,25 @@ def write_docs(results: list[BrokerResult], runners: list[Runner], command: str,
     path.write_text("\n".join(lines))
 
 
+def _gregor_commit() -> str:
+    try:
+        answer = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return answer.stdout.strip() if answer.returncode == 0 else "unknown"
+
+
+def _kafka_version() -> str:
+    from compat.brokers import KAFKA_VERSION
+    return KAFKA_VERSION
+
+
 # -- command line ----------------------------------------------------------------------
 
 def main(argv: list[str] | None = None, start: Callable | None = None,
          clients_dir: Path = CLIENTS_DIR, expected_pass_path: Path = EXPECTED_PASS_PATH,
-         timeout_s: float = RUN_TIMEOUT_S) -> int:
+         docs_path: Path = DOCS_PATH, timeout_s: float = RUN_TIMEOUT_S) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat.matrix", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--broker", choices=(*BROKER_NAMES, "both"), default="both")
@@ -490,10 +507,11 @@ def main(argv: list[str] | None = None, start: Callable | None = None,
     clients = [r.name for r in runners]
     print(report(results, clients))
     if args.write_docs:
-        command = "python -m compat.matrix " + " ".join(
-            sys.argv[1:] if argv is None else argv)
-        write_docs(results, runners, command.strip())
-        print(f"wrote {DOCS_PATH.relative_to(REPO_ROOT)}")
+        shown = list(sys.argv[1:] if argv is None else argv)
+        if "--logs" in shown:  # a local path: not part of the command to reproduce
+            del shown[shown.index("--logs"):shown.index("--logs") + 2]
+        write_docs(results, runners, " ".join(["python -m compat.matrix", *shown]), docs_path)
+        print(f"wrote {docs_path}")
     regressed = regressions(results, read_expected_pass(expected_pass_path))
     for client, scenario, outcome in regressed:
         print(f"REGRESSION: {client} {scenario} passed before (compat/expected-pass.txt), "
