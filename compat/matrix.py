@@ -204,6 +204,8 @@ class BrokerSession:
     def _ensure_running(self) -> str | None:
         if self.broker is not None and _alive(self.broker.pid):
             return self.broker.bootstrap
+        if self.start_error is not None:  # a broker that would not start is not retried
+            return None
         if self.broker is not None:
             self.broker.stop()
         self._starts += 1
@@ -213,7 +215,6 @@ class BrokerSession:
             self.broker = None
             self.start_error = f"{self.name} did not start: {_last_line(str(exc))}"
             return None
-        self.start_error = None
         return self.broker.bootstrap
 
     @property

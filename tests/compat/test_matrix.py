@@ -143,6 +143,22 @@ def test_a_broker_that_dies_is_restarted_and_the_run_fails(tmp_path, fake_broker
     assert result.notes[0].startswith("gregor died during killer metadata; restarted")
 
 
+def test_a_broker_that_will_not_start_is_tried_once(tmp_path):
+    attempts = []
+
+    def start(name: str, directory: Path):
+        attempts.append(name)
+        raise RuntimeError("kafka answered no Metadata within 90 s\nlast log line: bind failed")
+
+    write_runner(tmp_path, "good", GOOD)
+    result = matrix.run_broker("kafka", matrix.discover_runners(tmp_path),
+                               ["metadata", "produce_consume"], tmp_path / "work", start)
+    assert attempts == ["kafka"]
+    assert {key: (o.status, o.reason) for key, o in result.cells.items()} == {
+        ("metadata", "good"): ("FAIL", "kafka did not start: last log line: bind failed"),
+        ("produce_consume", "good"): ("FAIL", "kafka did not start: last log line: bind failed")}
+
+
 def test_precreated_topics_come_from_the_topics_file(tmp_path, fake_brokers):
     start, _ = fake_brokers
     write_runner(tmp_path, "odd", ODD)
