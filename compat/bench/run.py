@@ -64,7 +64,7 @@ def machine_description() -> list[tuple[str, str]]:
                          .splitlines() if line.startswith("MemTotal:")))
     java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=60)
     java_version = (java.stderr.strip().splitlines() or ["unknown"])[0]
-    from confluent_kafka import libversion, version
+    import confluent_kafka
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=30).stdout.strip()
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
@@ -78,7 +78,8 @@ def machine_description() -> list[tuple[str, str]]:
         ("Apache Kafka", f"{KAFKA_VERSION} (KRaft combined broker+controller, "
                          f"JVM options {' '.join(KAFKA_JVM_OPTIONS)})"),
         ("Gregor", f"{importlib.metadata.version('gregor')} at commit {commit}"),
-        ("librdkafka (confluent-kafka)", f"{libversion()[0]} ({version()[0]})"),
+        ("librdkafka (confluent-kafka)",
+         f"{confluent_kafka.libversion()[0]} (confluent-kafka {confluent_kafka.__version__})"),
         ("load average when the run started (1, 5, 15 min)", load),
     ]
 
