@@ -11,11 +11,15 @@ from __future__ import annotations
 import bisect
 import os
 import struct
+from typing import Iterator
 from pathlib import Path
 
 OFFSET_ENTRY = struct.Struct(">ii")
 TIME_ENTRY = struct.Struct(">qi")
 INT32_MAX = 2**31 - 1
+
+
+_READ_CHUNK_BYTES = 96 * 1024  # a multiple of both entry sizes (8 and 12 bytes)
 
 
 class CorruptIndexError(Exception):
@@ -31,11 +35,13 @@ class _IndexFile:
         self.max_entries = max_index_bytes // self.entry.size
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 
-    def _read_raw(self) -> list[tuple]:
+    def _read_raw(self) -> Iterator[tuple]:
+        """The file's entries, read lazily: `open` stops at the zero padding, so an
+        index preallocated to segment.index.bytes (after a crash) costs only its entries."""
         size = os.fstat(self._fd).st_size
-        data = os.pread(self._fd, size, 0) if size else b""
-        whole = len(data) - len(data) % self.entry.size
-        return list(self.entry.iter_unpack(data[:whole]))
+        whole = size - size % self.entry.size
+        for start in range(0, whole, _READ_CHUNK_BYTES):
+            yield from self.entry.iter_unpack(os.pread(self._fd, min(_READ_CHUNK_BYTES, whole - start), start))
 
     def _write_entry(self, index: int, *values: int) -> None:
         os.pwrite(self._fd, self.entry.pack(*values), index * self.entry.size)
