@@ -293,6 +293,7 @@ def test_committed_offsets_survive_broker_kill_9(gregor):
 
     gregor.kill()
     gregor.restart()
+    print(f"kafka-python: broker ready {gregor.ready_after_s:.2f} s after kill -9 and restart")
     assert committed_offsets(gregor.address, group_id) == checkpoint
     consumer = KafkaConsumer(bootstrap_servers=gregor.address, group_id=group_id,
                              enable_auto_commit=False, request_timeout_ms=15_000)
