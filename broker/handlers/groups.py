@@ -20,11 +20,12 @@ def _client_host(ctx) -> str:
 
 # -- FindCoordinator ---------------------------------------------------------------
 
-@handles(ApiKey.FIND_COORDINATOR, versions=range(1, 7))
+@handles(ApiKey.FIND_COORDINATOR, versions=range(0, 7))
 async def find_coordinator(ctx, request) -> dict:
     version = ctx.header.api_version
     keys = list(request.coordinator_keys) if version >= 4 else [request.key]
-    coordinators = [_coordinator(ctx.broker, key, request.key_type) for key in keys]
+    key_type = request.key_type if version >= 1 else GROUP_KEY
+    coordinators = [_coordinator(ctx.broker, key, key_type) for key in keys]
     if version >= 4:
         return {"throttle_time_ms": 0, "coordinators": coordinators}
     only = coordinators[0]
@@ -52,7 +53,7 @@ def _coordinator(broker, key: str, key_type: int) -> dict:
 
 # -- membership ---------------------------------------------------------------------
 
-@handles(ApiKey.JOIN_GROUP, versions=range(2, 10))
+@handles(ApiKey.JOIN_GROUP, versions=range(0, 10))
 async def join_group(ctx, request) -> dict:
     version = ctx.header.api_version
     groups = ctx.broker.groups
@@ -60,7 +61,9 @@ async def join_group(ctx, request) -> dict:
         groups.coordinator.join_group, request.group_id, request.member_id,
         request.group_instance_id if version >= 5 else None,
         ctx.header.client_id or "", _client_host(ctx), request.session_timeout_ms,
-        request.rebalance_timeout_ms, request.protocol_type,
+        # v0 has no rebalance timeout: Kafka uses the session timeout for it.
+        request.rebalance_timeout_ms if version >= 1 else request.session_timeout_ms,
+        request.protocol_type,
         [(protocol.name, protocol.metadata) for protocol in request.protocols],
         reason=request.reason if version >= 8 else None,
         require_known_member_id=version >= 4, supports_skip_assignment=version >= 9)

@@ -513,3 +513,38 @@ async def test_produce_error_messages_only_for_record_validation(client):
     invalid = await produce(client, "texts", 0, bytes(empty_batch))
     assert invalid.error_code == ErrorCode.INVALID_RECORD
     assert invalid.error_message == "invalid record count 0"
+
+
+async def test_group_round_trip_at_the_oldest_versions_librdkafka_2_0_uses(client, broker):
+    coordinator = await client.call(ApiKey.FIND_COORDINATOR, 0, {"key": "old"})
+    assert (coordinator.error_code, coordinator.node_id, coordinator.port) == \
+        (0, broker.node_id, broker.test_address[1])
+    await create_topic(client, "grouped", 2)
+    joined = await client.call(ApiKey.JOIN_GROUP, 0, {
+        "group_id": "old", "session_timeout_ms": 10000, "member_id": "",
+        "protocol_type": "consumer", "protocols": [{"name": "range", "metadata": b"m"}]})
+    assert (joined.error_code, joined.generation_id, joined.protocol_name) == (0, 1, "range")
+    assert joined.leader == joined.member_id
+    assert [(m.member_id, m.metadata) for m in joined.members] == [(joined.member_id, b"m")]
+    synced = await client.call(ApiKey.SYNC_GROUP, 0, {
+        "group_id": "old", "generation_id": 1, "member_id": joined.member_id,
+        "assignments": [{"member_id": joined.member_id, "assignment": b"a"}]})
+    assert (synced.error_code, synced.assignment) == (0, b"a")
+    beat = await client.call(ApiKey.HEARTBEAT, 0, {
+        "group_id": "old", "generation_id": 1, "member_id": joined.member_id})
+    assert beat.error_code == ErrorCode.NONE
+    committed = await client.call(ApiKey.OFFSET_COMMIT, 2, {
+        "group_id": "old", "generation_id_or_member_epoch": 1, "member_id": joined.member_id,
+        "retention_time_ms": -1, "topics": [
+            {"name": "grouped", "partitions": [
+                {"partition_index": 1, "committed_offset": 42, "committed_metadata": "meta"}]},
+            {"name": "missing", "partitions": [
+                {"partition_index": 0, "committed_offset": 1, "committed_metadata": None}]}]})
+    assert sorted((t.name, p.partition_index, p.error_code)
+                  for t in committed.topics for p in t.partitions) == \
+        [("grouped", 1, 0), ("missing", 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)]
+    fetched = await client.call(ApiKey.OFFSET_FETCH, 1, {
+        "group_id": "old", "topics": [{"name": "grouped", "partition_indexes": [0, 1]}]})
+    assert sorted((p.partition_index, p.committed_offset, p.metadata, p.error_code)
+                  for t in fetched.topics for p in t.partitions) == \
+        [(0, -1, "", 0), (1, 42, "meta", 0)]
