@@ -29,7 +29,8 @@ ODD = r"""#!/usr/bin/env bash
 if [[ $1 == --list ]]; then printf 'metadata\nconsumer_group\n'; exit 0; fi
 case $4 in
   metadata) echo "segfault-ish" >&2; exit 3;;
-  consumer_group) exit 0;;
+  consumer_group) [[ $2 == *:91* ]] || exit 0  # fails against gregor (ports 91xx)
+                  echo "no coordinator" >&2; exit 1;;
 esac
 exit 2
 """
@@ -82,7 +83,8 @@ def fake_brokers(tmp_path, monkeypatch):
     def start(name: str, directory: Path) -> FakeBroker:
         process = subprocess.Popen(["sleep", "600"])
         (markers / "broker.pid").write_text(str(process.pid))
-        broker = FakeBroker(name, f"127.0.0.1:{9000 + len(started)}", process)
+        base_port = 9100 if name == "gregor" else 9000
+        broker = FakeBroker(name, f"127.0.0.1:{base_port + len(started)}", process)
         started.append(broker)
         return broker
 
