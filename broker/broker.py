@@ -6,15 +6,15 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from broker.config import BrokerConfig, topic_log_config, validate_topic_configs
-from broker.groups import GroupRuntime
+from broker.coordinator_log import OFFSETS_TOPIC
 from broker.handlers import Registration, load_handlers
 from broker.metadata import LocalMetadata, TopicInfo
-from broker.metrics import BrokerMetrics
+from broker.metrics import BrokerMetrics, NoMetrics
 from broker.topics import INTERNAL_TOPICS, collision_key, validate_topic_name
 from broker.waiters import PartitionWaiters
 from coordinator.producer_ids import ProducerIdManager
@@ -24,6 +24,9 @@ from wire.api_keys import ApiKey
 from wire.compression import Compression
 from wire.errors import ErrorCode, KafkaError, WireError
 from wire.protocol import RequestHeader, decode_request_body, decode_request_header, encode_response
+
+if TYPE_CHECKING:
+    from broker.groups import GroupRuntime
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +73,9 @@ class Broker:
         self.handlers: dict[int, Registration] = load_handlers()
         self.waiters = PartitionWaiters()
         self.producer_ids = ProducerIdManager(metadata.producer_id_block_end)
-        self.metrics = BrokerMetrics(self)
-        self.groups = GroupRuntime(self)
+        self.metrics = BrokerMetrics(self) if config.metrics_listen is not None else NoMetrics()
+        self._groups: "GroupRuntime | None" = None
+        self._background: trio.Nursery | None = None
         self.advertised: Endpoint | None = None  # set once the listener is bound
         self._policies: dict[str, TopicPolicy] = {}
 
@@ -109,8 +113,27 @@ class Broker:
         broker = cls(config, metadata, managers)
         broker._create_missing_partitions()
         broker._lead_all_partitions()
-        broker.groups.load()
+        if OFFSETS_TOPIC.name in metadata.topics:
+            broker.groups.load()
         return broker
+
+    @property
+    def groups(self) -> "GroupRuntime":
+        """The group coordinator, created on first use: a broker nobody asks about groups
+        does not load it (start-up time)."""
+        if self._groups is None:
+            from broker.groups import GroupRuntime
+            self._groups = GroupRuntime(self)
+            if self._background is not None:
+                self._background.start_soon(self._groups.run_timers)
+        return self._groups
+
+    def start_background(self, nursery: trio.Nursery) -> None:
+        """Starts the broker's own tasks (maintenance, coordinator timers) in `nursery`."""
+        self._background = nursery
+        nursery.start_soon(self.run_maintenance)
+        if self._groups is not None:
+            nursery.start_soon(self._groups.run_timers)
 
     @property
     def node_id(self) -> int:

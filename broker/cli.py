@@ -5,21 +5,14 @@ import argparse
 import logging
 import signal
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import trio
 
+from broker import __version__
 from broker.config import DEV_DEFAULTS, ConfigError, load_broker_config, parse_properties
 
 log = logging.getLogger("gregor")
-
-
-def gregor_version() -> str:
-    try:
-        return version("gregor")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -38,7 +31,7 @@ def _host_port(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gregor", description="A Kafka-compatible broker.")
-    parser.add_argument("--version", action="version", version=f"gregor {gregor_version()}")
+    parser.add_argument("--version", action="version", version=f"gregor {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     dev_defaults = "\n".join(f"  {key}={value}" for key, value in sorted(DEV_DEFAULTS.items()))
     serve = commands.add_parser(
@@ -92,7 +85,7 @@ async def run_broker(config) -> None:
                 host, port = await nursery.start(serve, broker)
                 shown = f"[{host}]" if ":" in host else host
                 log.info("Gregor %s ready: listening on %s:%d (node %d, cluster %s, log dirs %s)",
-                         gregor_version(), shown, port, broker.node_id, broker.cluster_id,
+                         __version__, shown, port, broker.node_id, broker.cluster_id,
                          ",".join(str(path) for path in config.log_dirs))
                 async for signum in signals:
                     log.info("received %s, shutting down", signal.Signals(signum).name)

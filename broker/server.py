@@ -50,8 +50,7 @@ async def serve(broker: Broker, *, task_status=trio.TASK_STATUS_IGNORED) -> None
     bound_host, bound_port = listeners[0].socket.getsockname()[:2]
     broker.advertised = _advertised_endpoint(broker, bound_host, bound_port)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(broker.run_maintenance)
-        nursery.start_soon(broker.groups.run_timers)
+        broker.start_background(nursery)
         task_status.started((bound_host, bound_port))
         await trio.serve_listeners(lambda stream: serve_connection(stream, broker), listeners,
                                    handler_nursery=nursery)

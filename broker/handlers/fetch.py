@@ -80,7 +80,7 @@ def _read_all(broker, topics, max_bytes: int, read_committed: bool, version: int
             budget = max(budget - size, 0)
             total_bytes += size
             if size:
-                broker.metrics.bytes_out.labels(name).inc(size)
+                broker.metrics.bytes_out(name, size)
             results.append(result)
         responses.append({"topic": name, "topic_id": topic_id, "partitions": results})
     return responses, total_bytes, any_error

@@ -68,7 +68,7 @@ def _append(broker, topic: str, partition_data, acks: int, now_ms: int) -> dict:
         # Alone, this broker is the whole ISR: the high watermark follows the log end.
         partition_log.update_high_watermark(partition_log.log_end_offset)
         broker.notify_append(topic, index)
-        broker.metrics.bytes_in.labels(topic).inc(len(records))
+        broker.metrics.bytes_in(topic, len(records))
     return {"index": index, "error_code": ErrorCode.NONE, "base_offset": info.base_offset,
             "log_append_time_ms": info.log_append_time_ms,
             "log_start_offset": info.log_start_offset}
