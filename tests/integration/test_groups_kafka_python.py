@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import kafka
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic, OffsetSpec
 from kafka.errors import (
@@ -437,7 +438,7 @@ def test_group_admin_list_describe_delete_and_offsets(gregor):
             {member.identity[0] for member in members}
         for member in description["members"]:
             assert (member["client_id"], member["client_host"], member["member_metadata"]["topics"]) \
-                == ("kafka-python-3.0.12", "/127.0.0.1", [topic])
+                == (f"kafka-python-{kafka.__version__}", "/127.0.0.1", [topic])
 
         # Offsets of a group with members subscribed to the topic stay put.
         assert admin.delete_group_offsets(active, [TopicPartition(topic, 0)]) == \
