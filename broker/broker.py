@@ -23,7 +23,10 @@ from storage.manager import LogManager
 from wire.api_keys import ApiKey
 from wire.compression import Compression
 from wire.errors import ErrorCode, KafkaError, WireError
-from wire.protocol import RequestHeader, decode_request_body, decode_request_header, encode_response
+from wire.protocol import (
+    RequestHeader, decode_request_body, decode_request_header, encode_response,
+    encode_response_parts,
+)
 
 if TYPE_CHECKING:
     from broker.groups import GroupRuntime
@@ -145,8 +148,9 @@ class Broker:
 
     # -- requests --------------------------------------------------------------------
 
-    async def handle(self, frame: bytes, peer: str) -> bytes | None:
-        """Answers one request frame; None when no response is due (acks=0).
+    async def handle(self, frame: bytes, peer: str) -> bytes | list | None:
+        """Answers one request frame: its bytes, or parts (bytes and file ranges to send
+        with sendfile) for a Fetch; None when no response is due (acks=0).
         Raises WireError for bytes the connection must be closed for."""
         header, body_offset = decode_request_header(frame)
         registration = self.handlers.get(header.api_key)
@@ -171,7 +175,8 @@ class Broker:
         self.metrics.observe_request(registration.api_key.name, time.perf_counter() - started)
         if response is None:
             return None
-        return encode_response(header, response)
+        parts = encode_response_parts(header, response)
+        return parts[0] if len(parts) == 1 else parts
 
     # -- partitions --------------------------------------------------------------------
 

@@ -26,11 +26,12 @@ from wire.messages import (
     RESPONSES,
     ApiKey,
 )
+from wire.types import DeferredBytes
 
 __all__ = [
     "FrameReader", "RequestHeader", "request_header_version", "response_header_version",
     "decode_request_header", "decode_request_body", "decode_request", "encode_response",
-    "encode_request", "decode_response",
+    "encode_request", "decode_response", "encode_response_parts", "DeferredBytes",
 ]
 
 # Everything a malformed frame can raise while being parsed.
@@ -174,6 +175,41 @@ def _frame(header_schema, header_fields: dict, body_schema, body: dict) -> bytes
     _SIZE.pack_into(buffer, 0, len(buffer) - 4)
     del buffer
     return stream.getvalue()
+
+
+class _PartsWriter(io.BytesIO):
+    """A build stream that leaves DeferredBytes out, noting where they go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deferred: list[tuple[int, DeferredBytes]] = []
+
+    def write_deferred(self, data: DeferredBytes) -> None:
+        self.deferred.append((self.tell(), data))
+
+
+def encode_response_parts(header: RequestHeader, body: dict) -> list[bytes | DeferredBytes]:
+    """The response frame as parts to send in order: bytes, and the DeferredBytes values
+    of its BYTES/RECORDS fields left where they lie (Fetch serves file ranges this way,
+    with sendfile). The size prefix counts them all. One bytes part when none is deferred."""
+    schema = _response_schema(header.api_key, header.api_version)
+    header_schema = _response_header_schema(response_header_version(header.api_key, header.api_version))
+    stream = _PartsWriter()
+    stream.write(b"\x00\x00\x00\x00")
+    header_schema._build({"correlation_id": header.correlation_id}, stream, None, "header")
+    schema._build(body, stream, None, "body")
+    buffer = stream.getbuffer()
+    deferred_bytes = sum(data.size for _, data in stream.deferred)
+    _SIZE.pack_into(buffer, 0, len(buffer) - 4 + deferred_bytes)
+    parts: list[bytes | DeferredBytes] = []
+    start = 0
+    for position, data in stream.deferred:
+        parts.append(bytes(buffer[start:position]))
+        parts.append(data)
+        start = position
+    parts.append(bytes(buffer[start:]))
+    del buffer
+    return parts
 
 
 def encode_response(header: RequestHeader, body: dict, *, api_version: int | None = None) -> bytes:

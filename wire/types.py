@@ -14,9 +14,10 @@ generator/src/main/java/org/apache/kafka/message/MessageDataGenerator.java.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
 import struct
 import uuid
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
 
 from construct import (
     CheckError,
@@ -164,6 +165,20 @@ class _Uuid(Construct):
 Uuid = _Uuid()
 
 
+@runtime_checkable
+class DeferredBytes(Protocol):
+    """Bytes of a BYTES/RECORDS field that stay where they are (a file range) until the
+    frame is sent: `size` is known up front, `read()` gives them when they must be copied."""
+
+    @property
+    def size(self) -> int: ...
+
+    def read(self) -> bytes: ...
+
+
+_PLAIN_BYTES = (bytes, bytearray, memoryview)
+
+
 class _LengthPrefixed(Construct):
     """STRING, BYTES and RECORDS in all four flavours.
 
@@ -207,18 +222,29 @@ class _LengthPrefixed(Construct):
             else:
                 stream.write(b"\xff\xff" if self.text else b"\xff\xff\xff\xff")
             return obj
+        if not self.text and obj.__class__ not in _PLAIN_BYTES and isinstance(obj, DeferredBytes):
+            self._write_length(obj.size, stream)
+            write_deferred = getattr(stream, "write_deferred", None)
+            if write_deferred is not None:
+                write_deferred(obj)  # sent later from where it lies (sendfile)
+            else:
+                stream.write(obj.read())
+            return obj
         data = obj.encode("utf-8") if self.text else obj
         length = len(data) if self.text else memoryview(data).nbytes
         if self.text and length > MAX_STRING_BYTES:
             raise CheckError(f"{self.kind}: length {length} over {MAX_STRING_BYTES}", path=path)
+        self._write_length(length, stream)
+        stream.write(data)
+        return obj
+
+    def _write_length(self, length: int, stream) -> None:
         if self.compact:
             stream.write(unsigned_varint_bytes(length + 1))
         elif self.text:
             stream.write(_int16.pack(length))
         else:
             stream.write(_int32.pack(length))
-        stream.write(data)
-        return obj
 
 
 String = _LengthPrefixed(True, False, False, "String")

@@ -6,6 +6,7 @@ from broker.handlers import handles
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode, KafkaError
 
+SENDFILE_MIN_BYTES = 64 * 1024
 READ_COMMITTED = 1
 DEBUG_REPLICA_ID = -2  # Kafka's debugging consumer: may read up to the log end offset
 FINAL_SESSION_EPOCH = -1
@@ -103,8 +104,12 @@ def _read_partition(broker, topic: str | None, version: int, wanted, budget: int
         high_watermark = partition_log.high_watermark
         limit = partition_log.log_end_offset if upto_log_end else high_watermark
         max_bytes = max(min(wanted.partition_max_bytes, budget), 0)
-        data = partition_log.read(wanted.fetch_offset, max_bytes, max_offset=limit,
-                                  min_one_batch=min_one_batch).read()
+        found = partition_log.read(wanted.fetch_offset, max_bytes, max_offset=limit,
+                                   min_one_batch=min_one_batch)
+        # Large ranges go from the segment file to the socket with sendfile; small ones
+        # are cheaper copied than sent as separate writes.
+        data = found if found.size >= SENDFILE_MIN_BYTES else found.read()
+        size = found.size
     except KafkaError as exc:
         found = broker.partition_log(topic, index)
         if found is not None:
@@ -122,5 +127,5 @@ def _read_partition(broker, topic: str | None, version: int, wanted, budget: int
         "aborted_transactions": [] if read_committed else None,
         "preferred_read_replica": -1,
         "records": data,
-    }, len(data)
+    }, size
 

@@ -548,3 +548,25 @@ async def test_group_round_trip_at_the_oldest_versions_librdkafka_2_0_uses(clien
     assert sorted((p.partition_index, p.committed_offset, p.metadata, p.error_code)
                   for t in fetched.topics for p in t.partitions) == \
         [(0, -1, "", 0), (1, 42, "meta", 0)]
+
+
+async def test_large_fetches_are_sent_from_the_file_and_framed_exactly(client):
+    # Ranges of 64 KiB and more go out with sendfile between the encoded parts: the
+    # frame size and the bytes after each records field must still be exact.
+    created = await create_topic(client, "bulk", 2)
+    big = [records(bytes([65 + i]) * 150_000) for i in range(2)]
+    for partition, batch in enumerate(big):
+        assert (await produce(client, "bulk", partition, batch)).error_code == ErrorCode.NONE
+    body = {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 22,
+            "session_id": 0, "session_epoch": -1, "topics": [{
+                "topic": "bulk", "topic_id": created.topic_id, "partitions": [
+                {"partition": p, "fetch_offset": 0, "partition_max_bytes": 1 << 21}
+                for p in (0, 1)]}]}
+    for version in (4, 12, 16):  # classic and flexible (tagged fields after records)
+        response = await client.call(ApiKey.FETCH, version, body)
+        partitions = response.responses[0].partitions
+        assert [(p.error_code, p.high_watermark) for p in partitions] == [(0, 1), (0, 1)]
+        assert [[r.value for r in decode_records(p.records)] for p in partitions] == \
+            [[bytes([65]) * 150_000], [bytes([66]) * 150_000]]
+    # The connection is still in step: the next request gets its own answer.
+    assert (await client.call(ApiKey.METADATA, 12, {"topics": None})).topics[0].name == "bulk"

@@ -1,6 +1,7 @@
 """Framing, headers, and request/response decoding against frames real clients sent."""
 from __future__ import annotations
 
+import struct
 import uuid
 
 import pytest
@@ -20,6 +21,7 @@ from wire.protocol import (
     decode_response,
     encode_request,
     encode_response,
+    encode_response_parts,
     request_header_version,
     response_header_version,
 )
@@ -261,3 +263,28 @@ def test_frame_reader_accepts_exactly_the_maximum():
     frames = FrameReader(max_frame_bytes=3)
     frames.feed(b"\x00\x00\x00\x03abc")
     assert frames.next_frame() == b"abc"
+
+
+class _FileRange:
+    """A DeferredBytes stand-in: bytes known by size, read only on demand."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.size = len(data)
+
+    def read(self) -> bytes:
+        return self.data
+
+
+@pytest.mark.parametrize("version", [4, 11, 12, 17])
+def test_response_parts_leave_deferred_records_in_place_and_frame_them(version):
+    ranges = [_FileRange(b"a" * 70), _FileRange(b"b" * 5)]
+    body = {"responses": [{"topic": "t", "topic_id": uuid.UUID(int=7), "partitions": [
+        {"partition_index": i, "high_watermark": 9, "records": r} for i, r in enumerate(ranges)]}]}
+    header = RequestHeader(ApiKey.FETCH, version, 42, "c")
+    parts = encode_response_parts(header, body)
+    assert [type(p) for p in parts] == [bytes, _FileRange, bytes, _FileRange, bytes]
+    assert parts[1] is ranges[0] and parts[3] is ranges[1]
+    joined = b"".join(p if isinstance(p, bytes) else p.read() for p in parts)
+    assert joined == encode_response(header, body)
+    assert struct.unpack(">i", joined[:4])[0] == len(joined) - 4
