@@ -30,9 +30,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Generic, Iterable, NamedTuple, TypeVar
 
+from coordinator.assignors import assignor_for
 from coordinator.classic_group import (
-    UNKNOWN_MEMBER_ID, ClassicGroup, ClassicGroupMember, GroupState,
+    CONSUMER_PROTOCOL_TYPE, UNKNOWN_MEMBER_ID, ClassicGroup, ClassicGroupMember, GroupState,
     Protocols,
+)
+from coordinator.consumer_group import (
+    GROUP_TYPE_CONSUMER, ConsumerGroup, ConsumerGroupProtocol, HeartbeatRequest, TopicsMetadata,
+    is_consumer_group_key,
 )
 from coordinator.group_records import (
     NO_LEADER_EPOCH, NO_TIMESTAMP, GroupMetadataKey, GroupMetadataValue, GroupRecordKey,
@@ -65,6 +70,11 @@ class GroupConfig:
     offsets_retention_check_interval_ms: int = 600000
     offset_metadata_max_bytes: int = 4096
     offsets_topic_num_partitions: int = 50
+    # KIP-848 consumer groups (group.consumer.*).
+    group_consumer_session_timeout_ms: int = 45000
+    group_consumer_heartbeat_interval_ms: int = 5000
+    group_consumer_max_size: int = 2147483647
+    group_consumer_assignors: tuple[str, ...] = ("uniform", "range")
 
     @property
     def offsets_retention_ms(self) -> int:
@@ -213,7 +223,10 @@ class GroupCoordinator:
     loading and NOT_COORDINATOR otherwise."""
 
     def __init__(self, config: GroupConfig | None = None,
-                 new_uuid: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+                 new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
+                 topic_metadata: Callable[[], TopicsMetadata] = dict) -> None:
+        """`topic_metadata()`: the broker's topics as {name: (topic id, partition count)},
+        read by consumer group heartbeats (subscriptions and assignments)."""
         self.config = config if config is not None else GroupConfig()
         self._new_uuid = new_uuid  # member ids are `<client id or instance id>-<uuid>`
         self._groups: dict[str, ClassicGroup] = {}
@@ -222,6 +235,8 @@ class GroupCoordinator:
         self._partitions: dict[int, PartitionState] = {}
         self._timers = _Timers()
         self._now_ms = 0
+        self._consumer = ConsumerGroupProtocol(
+            self, [assignor_for(name) for name in self.config.group_consumer_assignors], topic_metadata)
 
     # -- ownership and loading --------------------------------------------------------
 
@@ -245,6 +260,7 @@ class GroupCoordinator:
             if len(group.members) > self.config.group_max_size:
                 # group.max.size may have been lowered since the group was written.
                 self._prepare_rebalance(group, effects, "loaded group is over group.max.size")
+        self._consumer.on_loaded(partition)
         if self._timers.deadline(("retention",)) is None:
             self._schedule_retention_check()
         return self._outcome(effects, None)
@@ -278,6 +294,10 @@ class GroupCoordinator:
             del self._groups[group.group_id]
             self._offsets.pop(group.group_id, None)
             self._timers.cancel_group(group.group_id)
+        for group_id in [group_id for group_id, group in self._consumer.groups.items()
+                         if group.partition == partition]:
+            self._offsets.pop(group_id, None)
+        self._consumer.unload(partition)
         return self._outcome(effects, None)
 
     def _coordinator_error(self, group_id: str) -> ErrorCode | None:
@@ -291,9 +311,9 @@ class GroupCoordinator:
     # -- replay -------------------------------------------------------------------------
 
     def replay(self, key: bytes, value: bytes | None) -> None:
-        """Apply one __consumer_offsets record. Record types other than offset commits
-        and group metadata (KIP-848, share groups) are skipped, as Kafka's loader skips
-        types it does not know. Raises GroupRecordError for malformed bytes."""
+        """Apply one __consumer_offsets record. Record types other than offset commits,
+        group metadata and KIP-848 consumer groups (share groups) are skipped, as Kafka's
+        loader skips types it does not know. Raises GroupRecordError for malformed bytes."""
         decoded_key = decode_key(key)
         if decoded_key is None:
             return
@@ -302,6 +322,8 @@ class GroupCoordinator:
     def _replay(self, key: GroupRecordKey, value: GroupRecordValue | None) -> None:
         if isinstance(key, OffsetCommitKey):
             self._replay_offset_commit(key, value)
+        elif is_consumer_group_key(key):
+            self._consumer.replay(key, value)
         else:
             self._replay_group_metadata(key, value)
 
@@ -315,7 +337,7 @@ class GroupCoordinator:
                 if not by_topic:
                     del self._offsets[key.group]
             return
-        if key.group not in self._groups:
+        if key.group not in self._groups and key.group not in self._consumer.groups:
             # Offsets committed without group membership make a "simple" group: an Empty
             # classic group with no protocol type.
             self._groups[key.group] = ClassicGroup(
@@ -646,6 +668,15 @@ class GroupCoordinator:
                                tuple((name, bytes(metadata)) for name, metadata in protocols),
                                reason or "not provided", supports_skip_assignment)
         is_unknown_member = member_id == UNKNOWN_MEMBER_ID
+        consumer_group = self._consumer.groups.get(group_id)
+        if consumer_group is not None:
+            if not consumer_group.is_empty:
+                # Classic members joining a KIP-848 group (Kafka's online migration) are
+                # not supported.
+                effects.reply(token, _join_response(member_id, ErrorCode.INCONSISTENT_GROUP_PROTOCOL))
+                return self._outcome(effects, None)
+            # An Empty consumer group gives way to a classic one; its offsets stay.
+            self._consumer.deletion_records(consumer_group, effects)
         group = self._groups.get(group_id)
         is_new_group = group is None
         if group is None:
@@ -663,7 +694,7 @@ class GroupCoordinator:
         else:
             self._join_existing_member(group, request, effects)
 
-        if is_new_group and not effects.records:
+        if is_new_group and not any(isinstance(key, GroupMetadataKey) for _, key, _, _ in effects.records):
             # Kafka commits a new group with an empty GroupMetadata record.
             self._write_group_metadata(group, effects, None)
         return self._outcome(effects, None)
@@ -1033,7 +1064,12 @@ class GroupCoordinator:
         effects = _Effects()
         error = self._coordinator_error(group_id)
         group = self._groups.get(group_id)
-        if error is None:
+        consumer_group = self._consumer.groups.get(group_id)
+        if error is None and consumer_group is not None:
+            # A KIP-848 group: generation_id_or_member_epoch is the member epoch.
+            error = self._consumer.validate_offset_commit(consumer_group, member_id, generation_id)
+            group = consumer_group
+        elif error is None:
             if group is None:
                 if generation_id < 0:
                     group = ClassicGroup(group_id, self.partition_for(group_id), GroupState.EMPTY, now_ms)
@@ -1047,7 +1083,7 @@ class GroupCoordinator:
             return Outcome([], _by_topic((topic, {"partition_index": partition, "error_code": error})
                                          for topic, partition, *_ in offsets))
 
-        if group.state in (GroupState.STABLE, GroupState.PREPARING_REBALANCE):
+        if group is not consumer_group and group.state in (GroupState.STABLE, GroupState.PREPARING_REBALANCE):
             # A classic member's commit keeps its session alive.
             self._schedule_heartbeat(group, group.members[member_id])
         expire_timestamp_ms = (NO_TIMESTAMP if retention_time_ms == DEFAULT_RETENTION_TIME_MS
@@ -1102,7 +1138,7 @@ class GroupCoordinator:
         if error is not None:
             return Outcome([], {"group_id": group_id, "error_code": error, "topics": []})
         group = self._groups.get(group_id)
-        known = group is not None and not group.is_in(GroupState.DEAD)
+        known = (group is not None and not group.is_in(GroupState.DEAD)) or group_id in self._consumer.groups
         offsets = self._offsets.get(group_id, {}) if known else {}
 
         def entry(partition: int, committed: OffsetAndMetadata | None) -> dict:
@@ -1131,8 +1167,9 @@ class GroupCoordinator:
         self._now_ms = now_ms
         effects = _Effects()
         error = ErrorCode.INVALID_GROUP_ID if not group_id else self._coordinator_error(group_id)
-        group = self._groups.get(group_id)
-        if error is None:
+        group = self._groups.get(group_id) or self._consumer.groups.get(group_id)
+        if error is None and not isinstance(group, ConsumerGroup):
+            # A consumer group's offsets may go while it has members (not its subscribed topics').
             if group is None or group.is_in(GroupState.DEAD):
                 error = ErrorCode.GROUP_ID_NOT_FOUND
             elif not group.is_empty and not group.uses_consumer_protocol():
@@ -1166,9 +1203,14 @@ class GroupCoordinator:
                 continue
             if self._cleanup_expired_offsets(group, effects) and group.is_empty:
                 effects.record(group.partition, GroupMetadataKey(group.group_id), None, replay_live=True)
+        for consumer_group in list(self._consumer.groups.values()):
+            if self._partitions.get(consumer_group.partition) is not PartitionState.ACTIVE:
+                continue
+            if self._cleanup_expired_offsets(consumer_group, effects) and consumer_group.is_empty:
+                self._consumer.deletion_records(consumer_group, effects)
         self._schedule_retention_check()
 
-    def _cleanup_expired_offsets(self, group: ClassicGroup, effects: _Effects) -> bool:
+    def _cleanup_expired_offsets(self, group: ClassicGroup | ConsumerGroup, effects: _Effects) -> bool:
         """Tombstone the group's expired offsets; True when none are left."""
         offsets = self._offsets.get(group.group_id)
         if not offsets:
@@ -1195,9 +1237,11 @@ class GroupCoordinator:
         return all_expired
 
     @staticmethod
-    def _offset_expiration_base(group: ClassicGroup) -> Callable[[OffsetAndMetadata], int] | None:
+    def _offset_expiration_base(group: ClassicGroup | ConsumerGroup) -> Callable[[OffsetAndMetadata], int] | None:
         """From when an offset's retention counts, or None when the group's offsets do
-        not expire now (Kafka's ClassicGroup.offsetExpirationCondition)."""
+        not expire now (Kafka's ClassicGroup / ConsumerGroup.offsetExpirationCondition)."""
+        if isinstance(group, ConsumerGroup):
+            return lambda committed: committed.commit_timestamp_ms
         if group.protocol_type is None:
             return lambda committed: committed.commit_timestamp_ms  # a simple (admin/assign) group
         if group.is_empty:
@@ -1229,6 +1273,15 @@ class GroupCoordinator:
             if self._partitions.get(group.partition) is PartitionState.ACTIVE
             and (not states or group.state.value.lower() in states)
             and (not types or GROUP_TYPE_CLASSIC in types)]
+        groups += [{
+            "group_id": group.group_id,
+            "protocol_type": CONSUMER_PROTOCOL_TYPE,
+            "group_state": group.state.value,
+            "group_type": GROUP_TYPE_CONSUMER,
+        } for group in self._consumer.groups.values()
+            if self._partitions.get(group.partition) is PartitionState.ACTIVE
+            and (not states or group.state.value.lower() in states)
+            and (not types or GROUP_TYPE_CONSUMER in types)]
         return Outcome([], {"error_code": ErrorCode.NONE, "groups": groups})
 
     def describe_groups(self, group_ids: list[str]) -> Outcome[list[dict]]:
@@ -1240,6 +1293,13 @@ class GroupCoordinator:
         for group_id in group_ids:
             error = self._coordinator_error(group_id)
             group = self._groups.get(group_id)
+            if error is None and group_id in self._consumer.groups:
+                # Kafka 4 describes only classic groups here: a KIP-848 group is not found
+                # (clients use ConsumerGroupDescribe for it).
+                described.append({"error_code": ErrorCode.GROUP_ID_NOT_FOUND, "group_id": group_id,
+                                  "group_state": GroupState.DEAD.value, "protocol_type": "",
+                                  "protocol_data": "", "members": []})
+                continue
             if error is not None or group is None:
                 described.append({
                     "error_code": error if error is not None else ErrorCode.NONE,
@@ -1274,9 +1334,9 @@ class GroupCoordinator:
         results = []
         for group_id in group_ids:
             error = self._coordinator_error(group_id)
-            group = self._groups.get(group_id)
+            group = self._groups.get(group_id) or self._consumer.groups.get(group_id)
             if error is None:
-                if group is None or group.is_in(GroupState.DEAD):
+                if group is None or (isinstance(group, ClassicGroup) and group.is_in(GroupState.DEAD)):
                     error = ErrorCode.GROUP_ID_NOT_FOUND
                 elif not group.is_empty:
                     error = ErrorCode.NON_EMPTY_GROUP
@@ -1285,10 +1345,57 @@ class GroupCoordinator:
                     for partition in by_partition:
                         effects.record(group.partition, OffsetCommitKey(group_id, topic, partition), None,
                                        replay_live=True)
-                effects.record(group.partition, GroupMetadataKey(group_id), None, replay_live=True)
+                if isinstance(group, ConsumerGroup):
+                    self._consumer.deletion_records(group, effects)
+                else:
+                    effects.record(group.partition, GroupMetadataKey(group_id), None, replay_live=True)
                 log.info("deleting group %s", group_id)
             results.append({"group_id": group_id, "error_code": error or ErrorCode.NONE})
         return self._outcome(effects, results)
+
+    # -- KIP-848 consumer groups ---------------------------------------------------------
+
+    def consumer_group_heartbeat(
+        self,
+        group_id: str,
+        member_id: str,
+        member_epoch: int,
+        instance_id: str | None,
+        rack_id: str | None,
+        rebalance_timeout_ms: int,
+        subscribed_topic_names: list[str] | None,
+        subscribed_topic_regex: str | None,
+        server_assignor: str | None,
+        topic_partitions: list[tuple[uuid.UUID, list[int]]] | None,
+        client_id: str = "",
+        client_host: str = "",
+        *,
+        now_ms: int,
+    ) -> Outcome[dict]:
+        """ConsumerGroupHeartbeat (None: unchanged since the last heartbeat). Response:
+        {error_code, error_message, member_id, member_epoch, heartbeat_interval_ms,
+        assignment: None or {topic_partitions: [{topic_id, partitions}]}}."""
+        self._now_ms = now_ms
+        effects = _Effects()
+        response = self._consumer.heartbeat(HeartbeatRequest(
+            group_id=group_id, member_id=member_id, member_epoch=member_epoch, instance_id=instance_id,
+            rack_id=rack_id, rebalance_timeout_ms=rebalance_timeout_ms,
+            subscribed_topic_names=subscribed_topic_names, subscribed_topic_regex=subscribed_topic_regex,
+            server_assignor=server_assignor, topic_partitions=topic_partitions,
+            client_id=client_id, client_host=client_host), effects)
+        if response["error_code"] != ErrorCode.NONE:
+            return Outcome([], response)  # a refused heartbeat changes nothing
+        return self._outcome(effects, response)
+
+    def consumer_group_describe(self, group_ids: list[str],
+                                authorized_operations: int) -> Outcome[list[dict]]:
+        """ConsumerGroupDescribe: [{error_code, error_message, group_id, group_state,
+        group_epoch, assignment_epoch, assignor_name, members: [...],
+        authorized_operations}]; GROUP_ID_NOT_FOUND for unknown and classic groups."""
+        return Outcome([], self._consumer.describe(group_ids, authorized_operations))
+
+    def consumer_group(self, group_id: str) -> ConsumerGroup | None:
+        return self._consumer.groups.get(group_id)
 
     # -- introspection --------------------------------------------------------------------
 

@@ -152,8 +152,8 @@ def test_load_rebuilds_groups_and_offsets_from_the_records():
 
 def test_replay_skips_record_types_it_does_not_keep():
     groups = coordinator()
-    consumer_group_metadata_key = (3).to_bytes(2, "big") + (1).to_bytes(2, "big") + b"g"
-    groups.replay(consumer_group_metadata_key, b"\x00\x00anything")
+    share_group_record_key = (10).to_bytes(2, "big") + (1).to_bytes(2, "big") + b"g"
+    groups.replay(share_group_record_key, b"\x00\x00anything")
     assert groups.list_groups().response["groups"] == []
 
 

@@ -66,7 +66,7 @@ def test_group_metadata_value_v0_fills_later_fields_with_defaults():
 
 
 def test_unknown_record_types_are_not_ours_and_garbage_is_an_error():
-    assert decode_key(bytes.fromhex("0003" "0001" "67")) is None  # ConsumerGroupMetadataKey
+    assert decode_key(bytes.fromhex("000a" "0001" "67")) is None  # a share group record (type 10)
     with pytest.raises(GroupRecordError):
         decode_key(b"\x00")
     with pytest.raises(GroupRecordError):
