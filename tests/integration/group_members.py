@@ -78,10 +78,27 @@ def end_offsets(produced: list[Record]) -> dict[int, int]:
     return ends
 
 
-def assert_partitions_shared(assignments: list[frozenset[int]], partitions: int) -> None:
-    union = frozenset().union(*assignments)
-    assert union == frozenset(range(partitions)) and \
-        sum(len(a) for a in assignments) == partitions, f"assignments {assignments}"
+def shares_partitions(members, partitions: int) -> bool:
+    """Every member has partitions, none twice, all `partitions` covered."""
+    assignments = [member.assignment for member in members]
+    return (all(assignments) and sum(len(a) for a in assignments) == partitions
+            and frozenset().union(*assignments) == frozenset(range(partitions)))
+
+
+def consumed_by(members) -> list[Record]:
+    return [record for member in members for record in member.consumed()]
+
+
+def close_all(members) -> None:
+    """Stops every member's polling first, so none rebalances on another's leave."""
+    for member in members:
+        member.stop()
+    for member in members:
+        member.close()
+
+
+def assert_no_member_errors(members) -> None:
+    assert [member.errors for member in members] == [[] for _ in members]
 
 
 # -- the two clients ---------------------------------------------------------------------

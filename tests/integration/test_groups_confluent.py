@@ -26,8 +26,12 @@ from .group_members import (
     Record,
     ThreadMember,
     assert_exactly_once,
+    assert_no_member_errors,
+    close_all,
+    consumed_by,
     end_offsets,
     group_messages,
+    shares_partitions as members_share_partitions,
     wait_until,
 )
 
@@ -111,29 +115,14 @@ def described_assignments(description) -> dict[str, tuple[str | None, frozenset[
             for member in description.members}
 
 
-def shares_partitions(members, partitions: int = PARTITIONS) -> bool:
-    """Every member has partitions, none twice, all covered."""
-    assignments = [member.assignment for member in members]
-    return (all(assignments) and sum(len(a) for a in assignments) == partitions
-            and frozenset().union(*assignments) == frozenset(range(partitions)))
+def shares_partitions(members) -> bool:
+    return members_share_partitions(members, PARTITIONS)
 
 
 def start_members(address: str, topic: str, group_id: str, count: int,
                   **config) -> list[ThreadMember]:
     return [ThreadMember(CLIENT, address, topic, group_id, **config).start()
             for _ in range(count)]
-
-
-def close_all(members) -> None:
-    """Stops every member's polling first, so none rebalances on another's leave."""
-    for member in members:
-        member.stop()
-    for member in members:
-        member.close()
-
-
-def consumed_by(members) -> list[Record]:
-    return [record for member in members for record in member.consumed()]
 
 
 def wait_consumed_and_committed(address: str, group_id: str, members, produced: list[Record],
@@ -144,10 +133,6 @@ def wait_consumed_and_committed(address: str, group_id: str, members, produced: 
                f"{len(produced)} records consumed")
     wait_until(lambda: committed_positions(address, group_id) == end_offsets(produced), 15.0,
                "committed offsets at the end offsets", interval_s=0.2)
-
-
-def assert_no_member_errors(members) -> None:
-    assert [member.errors for member in members] == [[] for _ in members]
 
 
 def error_code(future) -> int | None:
