@@ -44,10 +44,19 @@ class GroupRuntime:
             offsets_retention_check_interval_ms=config.value("offsets.retention.check.interval.ms"),
             offset_metadata_max_bytes=config.value("offset.metadata.max.bytes"),
             offsets_topic_num_partitions=CoordinatorLog(broker, OFFSETS_TOPIC).partition_count,
-        ))
+            group_consumer_session_timeout_ms=config.value("group.consumer.session.timeout.ms"),
+            group_consumer_heartbeat_interval_ms=config.value("group.consumer.heartbeat.interval.ms"),
+            group_consumer_max_size=config.value("group.consumer.max.size"),
+            group_consumer_assignors=tuple(config.value("group.consumer.assignors")),
+        ), topic_metadata=self._topic_metadata)
         self.log = CoordinatorLog(broker, OFFSETS_TOPIC)
         self._parked: dict[Any, _Parked] = {}
         self._deadline_changed = trio.Event()
+
+    def _topic_metadata(self) -> dict:
+        """The broker's topics for consumer group subscriptions: {name: (topic id, partitions)}."""
+        return {name: (topic.topic_id, topic.partition_count)
+                for name, topic in self._broker.metadata.topics.items()}
 
     def load(self) -> None:
         """Replays __consumer_offsets at start (sync: before the broker serves)."""

@@ -1,0 +1,146 @@
+"""The KIP-848 consumer group protocol (`group.protocol=consumer`) on a real `gregor serve`
+process, driven by confluent-kafka (librdkafka): server-side assignment through
+ConsumerGroupHeartbeat, exactly-once sharing, a member leaving, resuming from committed
+offsets, and the group seen through the admin APIs (ListGroups, ConsumerGroupDescribe)."""
+from __future__ import annotations
+
+import threading
+import time
+
+from confluent_kafka import Consumer, ConsumerGroupState, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from .group_members import Record, assert_exactly_once, end_offsets, group_messages, wait_until
+from .test_groups_confluent import committed_positions, create_topic, produce
+
+PARTITIONS = 6
+PHASE_MESSAGES = 3_000
+# Heartbeats every 500 ms so reconciliation (revoke, then assign) takes a second or two.
+BROKER_SETTINGS = {"group.consumer.heartbeat.interval.ms": "500",
+                   "group.consumer.min.heartbeat.interval.ms": "500"}
+JOIN_TIMEOUT_S = 30.0
+CONSUME_TIMEOUT_S = 60.0
+ADMIN_TIMEOUT_S = 15.0
+
+
+class ConsumerProtocolMember:
+    """A confluent-kafka consumer with group.protocol=consumer on its own thread: it
+    records what it is given and commits (synchronously) after each non-empty batch."""
+
+    def __init__(self, address: str, topic: str, group_id: str) -> None:
+        self.records: list[Record] = []
+        self.assignment: frozenset[int] = frozenset()
+        self.errors: list[BaseException] = []
+        self._settings = {"bootstrap.servers": address, "group.id": group_id,
+                          "group.protocol": "consumer", "auto.offset.reset": "earliest",
+                          "enable.auto.commit": False}
+        self._topic = topic
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        consumer = None
+        try:
+            consumer = Consumer(self._settings)
+            consumer.subscribe([self._topic])
+            while not self._stop.is_set():
+                batch = []
+                for message in consumer.consume(num_messages=1000, timeout=0.1):
+                    if message.error() is not None:
+                        raise KafkaException(message.error())
+                    batch.append(Record(message.partition(), message.offset(), message.key(),
+                                        message.value()))
+                if batch:
+                    with self._lock:
+                        self.records.extend(batch)
+                    consumer.commit(asynchronous=False)
+                assignment = frozenset(tp.partition for tp in consumer.assignment())
+                with self._lock:
+                    self.assignment = assignment
+        except BaseException as exc:  # the test asserts errors == []
+            self.errors.append(exc)
+        finally:
+            if consumer is not None:
+                try:
+                    consumer.close()  # leaves the group: heartbeat with member epoch -1
+                except BaseException as exc:
+                    self.errors.append(exc)
+
+    def consumed(self) -> list[Record]:
+        with self._lock:
+            return list(self.records)
+
+    def close(self, timeout_s: float = 20.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+        assert not self._thread.is_alive(), f"member did not close in {timeout_s} s"
+
+
+def consumed_by(members) -> list[Record]:
+    return [record for member in members for record in member.consumed()]
+
+
+def shares_all_partitions(members) -> bool:
+    assignments = [member.assignment for member in members]
+    return (all(assignments) and sum(len(a) for a in assignments) == PARTITIONS
+            and frozenset().union(*assignments) == frozenset(range(PARTITIONS)))
+
+
+def wait_consumed_and_committed(address: str, group_id: str, members, produced: list[Record]) -> None:
+    wait_until(lambda: len(consumed_by(members)) >= len(produced), CONSUME_TIMEOUT_S,
+               f"{len(produced)} records consumed")
+    wait_until(lambda: committed_positions(address, group_id) == end_offsets(produced), 15.0,
+               "committed offsets at the end offsets", interval_s=0.2)
+
+
+def test_three_members_share_leave_and_resume_from_commits(gregor_factory):
+    broker = gregor_factory(BROKER_SETTINGS)
+    topic, group_id = "kip848-orders", "kip848"
+    create_topic(broker.address, topic, PARTITIONS)
+    members = [ConsumerProtocolMember(broker.address, topic, group_id) for _ in range(3)]
+    try:
+        took_s = wait_until(lambda: shares_all_partitions(members), JOIN_TIMEOUT_S,
+                            "3 members share 6 partitions")
+        print(f"confluent (consumer protocol): 3 members share 6 partitions after {took_s:.2f} s")
+        assert sorted(len(member.assignment) for member in members) == [2, 2, 2]
+        first = produce(broker.address, topic, group_messages("first", PHASE_MESSAGES))
+        wait_consumed_and_committed(broker.address, group_id, members, first)
+        assert_exactly_once(consumed_by(members), first)
+
+        admin = AdminClient({"bootstrap.servers": broker.address})
+        listed = admin.list_consumer_groups().result(timeout=ADMIN_TIMEOUT_S)
+        assert [(group.group_id, group.state) for group in listed.valid] == [(group_id, ConsumerGroupState.STABLE)]
+        description = admin.describe_consumer_groups([group_id])[group_id].result(timeout=ADMIN_TIMEOUT_S)
+        assert description.state == ConsumerGroupState.STABLE
+        assert description.partition_assignor == "uniform"
+        assert {frozenset(tp.partition for tp in member.assignment.topic_partitions)
+                for member in description.members} == {member.assignment for member in members}
+
+        leaving, staying = members[0], members[1:]
+        left_partitions = leaving.assignment
+        leaving.close()
+        took_s = wait_until(lambda: shares_all_partitions(staying), JOIN_TIMEOUT_S,
+                            "the other 2 members take over all 6 partitions")
+        print(f"confluent (consumer protocol): 2 members took over {sorted(left_partitions)} "
+              f"{took_s:.2f} s after the third left")
+        second = produce(broker.address, topic, group_messages("second", PHASE_MESSAGES))
+        wait_consumed_and_committed(broker.address, group_id, members, first + second)
+    finally:
+        for member in members:
+            member.close()
+    assert [member.errors for member in members] == [[], [], []]
+    assert_exactly_once(consumed_by(members), first + second)
+    assert_exactly_once([r for r in consumed_by(members[1:]) if r.key.startswith(b"second")], second)
+
+    # Everyone left; a new member resumes at the committed offsets.
+    third = produce(broker.address, topic, group_messages("third", 600))
+    resumed = ConsumerProtocolMember(broker.address, topic, group_id)
+    try:
+        wait_until(lambda: len(resumed.consumed()) >= len(third), CONSUME_TIMEOUT_S, "600 records consumed")
+        time.sleep(1.0)  # anything read twice would arrive now
+    finally:
+        resumed.close()
+    assert resumed.errors == []
+    assert_exactly_once(resumed.consumed(), third)
