@@ -140,7 +140,14 @@ async def metadata(ctx: Context) -> None:
         expect_equal([b["port"] for b in cluster["brokers"]], [ctx.port], "broker ports")
         expect(bool(cluster["cluster_id"]), f"cluster id is {cluster['cluster_id']!r}")
         broker_id = cluster["brokers"][0]["node_id"]
-        (described,) = await admin.describe_topics([ctx.topic])
+        # Kafka creates a topic's partitions asynchronously: they may take a moment to
+        # show up in metadata after CreateTopics returns.
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while True:
+            (described,) = await admin.describe_topics([ctx.topic])
+            if described["partitions"] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
         expect_equal(sorted((p["partition"], p["leader"]) for p in described["partitions"]),
                      [(0, broker_id), (1, broker_id), (2, broker_id)], "partitions and leaders")
 
