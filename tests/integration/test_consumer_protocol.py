@@ -4,13 +4,18 @@ ConsumerGroupHeartbeat, exactly-once sharing, a member leaving, resuming from co
 offsets, and the group seen through the admin APIs (ListGroups, ConsumerGroupDescribe)."""
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from .group_members import Record, assert_exactly_once, end_offsets, group_messages, wait_until
+from .group_members import REPO_ROOT, Record, assert_exactly_once, end_offsets, group_messages, wait_until
 from .test_groups_confluent import committed_positions, create_topic, produce
 
 PARTITIONS = 6
@@ -144,3 +149,107 @@ def test_three_members_share_leave_and_resume_from_commits(gregor_factory):
         resumed.close()
     assert resumed.errors == []
     assert_exactly_once(resumed.consumed(), third)
+
+
+# -- the Java client (kafka-clients 4.4, built by compat/setup) ------------------------------
+
+JAVA_LIB = REPO_ROOT / "compat" / "clients" / "java" / "target" / "lib"
+JAVA_CONSUMER = """
+import java.time.Duration;
+import java.util.*;
+import org.apache.kafka.clients.consumer.*;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+
+/** args: bootstrap topic group expectedRecords stopAtEpochMs; prints what it read and the
+ *  partitions it owned 2 s before stopping (while the other members still run). */
+public class KipConsumer {
+    public static void main(String[] args) throws Exception {
+        Properties props = new Properties();
+        props.put("bootstrap.servers", args[0]);
+        props.put("group.id", args[2]);
+        props.put("group.protocol", "consumer");
+        props.put("auto.offset.reset", "earliest");
+        props.put("enable.auto.commit", "false");
+        int expected = Integer.parseInt(args[3]);
+        long deadline = Long.parseLong(args[4]);
+        List<String> read = new ArrayList<>();
+        List<Integer> partitions = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                 new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            consumer.subscribe(List.of(args[1]));
+            while (read.size() < expected && System.currentTimeMillis() < deadline) {
+                ConsumerRecords<byte[], byte[]> batch = consumer.poll(Duration.ofMillis(100));
+                for (ConsumerRecord<byte[], byte[]> record : batch) {
+                    read.add(record.partition() + ":" + record.offset());
+                }
+                if (!batch.isEmpty()) consumer.commitSync();
+                if (read.size() >= expected || deadline - System.currentTimeMillis() > 2000) {
+                    partitions.clear();
+                    for (TopicPartition tp : consumer.assignment()) partitions.add(tp.partition());
+                    Collections.sort(partitions);
+                }
+            }
+            System.out.println("partitions " + partitions.toString().replaceAll("[\\\\[\\\\] ]", ""));
+            System.out.println("read " + String.join(",", read));
+        }
+    }
+}
+"""
+
+
+def java_consumer_class(directory: Path) -> Path:
+    if shutil.which("javac") is None or not JAVA_LIB.is_dir():
+        pytest.skip("the Java client is not built (compat/setup) or there is no JDK")
+    (directory / "KipConsumer.java").write_text(JAVA_CONSUMER)
+    subprocess.run(["javac", "-cp", f"{JAVA_LIB}/*", "KipConsumer.java"], cwd=directory, check=True,
+                   timeout=120)
+    return directory
+
+
+def start_java_consumer(classes: Path, address: str, topic: str, group_id: str, expected: int,
+                        stop_at_s: float) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+         "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", f"{classes}:{JAVA_LIB}/*",
+         "KipConsumer", address, topic, group_id, str(expected), str(int(stop_at_s * 1000))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def java_result(process: subprocess.Popen) -> tuple[frozenset[int], list[tuple[int, int]]]:
+    """(partitions owned at the end, (partition, offset) of every record read)."""
+    try:
+        stdout, stderr = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr[-3000:]
+    lines = dict(line.split(" ", 1) if " " in line else (line, "") for line in stdout.splitlines())
+    partitions = frozenset(int(p) for p in lines["partitions"].split(",") if p)
+    read = [tuple(int(x) for x in item.split(":")) for item in lines["read"].split(",") if item]
+    return partitions, read
+
+
+def test_java_consumers_share_a_topic_and_commit(gregor_factory, tmp_path):
+    classes = java_consumer_class(tmp_path)
+    broker = gregor_factory(BROKER_SETTINGS)
+    topic, group_id = "kip848-java", "kip848-java"
+    create_topic(broker.address, topic, PARTITIONS)
+    first = produce(broker.address, topic, group_messages("first", 1_200))
+    partitions, read = java_result(start_java_consumer(classes, broker.address, topic, group_id, 1_200,
+                                                      time.time() + 30))
+    assert partitions == frozenset(range(PARTITIONS))
+    assert sorted(read) == sorted((record.partition, record.offset) for record in first)
+    assert committed_positions(broker.address, group_id) == end_offsets(first)
+
+    # Two members: each has half the partitions; together they read what is new once.
+    second = produce(broker.address, topic, group_messages("second", 600))
+    stop_at_s = time.time() + 10
+    members = [start_java_consumer(classes, broker.address, topic, group_id, 1_000_000, stop_at_s)]
+    time.sleep(1.0)
+    members.append(start_java_consumer(classes, broker.address, topic, group_id, 1_000_000, stop_at_s))
+    results = [java_result(member) for member in members]
+    assert sorted(len(partitions) for partitions, _ in results) == [3, 3]
+    assert results[0][0] | results[1][0] == frozenset(range(PARTITIONS))
+    assert sorted(results[0][1] + results[1][1]) == sorted((r.partition, r.offset) for r in second)
+    assert committed_positions(broker.address, group_id) == end_offsets(first + second)
