@@ -253,3 +253,37 @@ def test_java_consumers_share_a_topic_and_commit(gregor_factory, tmp_path):
     assert results[0][0] | results[1][0] == frozenset(range(PARTITIONS))
     assert sorted(results[0][1] + results[1][1]) == sorted((r.partition, r.offset) for r in second)
     assert committed_positions(broker.address, group_id) == end_offsets(first + second)
+
+
+def test_group_survives_a_broker_kill_and_members_carry_on(gregor_factory):
+    broker = gregor_factory(BROKER_SETTINGS)
+    topic, group_id = "kip848-restart", "kip848-restart"
+    create_topic(broker.address, topic, PARTITIONS)
+    members = [ConsumerProtocolMember(broker.address, topic, group_id) for _ in range(2)]
+    try:
+        wait_until(lambda: shares_all_partitions(members), JOIN_TIMEOUT_S, "2 members share 6 partitions")
+        before = produce(broker.address, topic, group_messages("before", 1_200))
+        wait_consumed_and_committed(broker.address, group_id, members, before)
+        admin = AdminClient({"bootstrap.servers": broker.address})
+        described = admin.describe_consumer_groups([group_id])[group_id].result(timeout=ADMIN_TIMEOUT_S)
+        assignments = {member.assignment for member in members}
+
+        broker.kill()
+        broker.restart()  # same data dir and port: the members reconnect
+        after = produce(broker.address, topic, group_messages("after", 1_200))
+        wait_consumed_and_committed(broker.address, group_id, members, before + after)
+        # The group came back from its records: same members, epochs and assignment.
+        admin = AdminClient({"bootstrap.servers": broker.address})
+        reloaded = admin.describe_consumer_groups([group_id])[group_id].result(timeout=ADMIN_TIMEOUT_S)
+        assert sorted(member.member_id for member in reloaded.members) == \
+            sorted(member.member_id for member in described.members)
+        assert {member.assignment for member in members} == assignments
+        # ... and nobody had to join again (a lost group answers UNKNOWN_MEMBER_ID, then
+        # the members rejoin at epoch 0).
+        assert broker.log_text().count(f"group {group_id}: member ") == 2
+        assert "loaded" in broker.current_log_text()
+    finally:
+        for member in members:
+            member.close()
+    assert [member.errors for member in members] == [[], []]
+    assert_exactly_once(consumed_by(members), before + after)
