@@ -1127,18 +1127,28 @@ class GroupCoordinator:
         return None
 
     def offset_fetch(self, group_id: str, partitions: list[tuple[str, int]] | None,
-                     require_stable: bool = False) -> Outcome[dict]:
+                     require_stable: bool = False, member_id: str | None = None,
+                     member_epoch: int = -1) -> Outcome[dict]:
         """OffsetFetch for one group (v8+ sends several: call once per group). partitions
         None: every committed offset of the group. Response: {group_id, error_code,
         topics: [{name, partitions: [{partition_index, committed_offset,
         committed_leader_epoch, metadata, error_code}]}]}; an unknown partition has offset
         -1, leader epoch -1, metadata "". require_stable matters only with transactional
-        offsets, which this coordinator does not hold yet."""
+        offsets, which this coordinator does not hold yet. member_id / member_epoch (v9+):
+        a consumer group member fetching must give its current epoch (STALE_MEMBER_EPOCH,
+        UNKNOWN_MEMBER_ID otherwise); member id None with epoch -1 fetches as anyone."""
         error = self._coordinator_error(group_id)
         if error is not None:
             return Outcome([], {"group_id": group_id, "error_code": error, "topics": []})
+        consumer_group = self._consumer.groups.get(group_id)
+        if consumer_group is not None and not (member_id is None and member_epoch < 0):
+            member = consumer_group.members.get(member_id)
+            error = (ErrorCode.UNKNOWN_MEMBER_ID if member is None
+                     else ErrorCode.STALE_MEMBER_EPOCH if member.member_epoch != member_epoch else None)
+            if error is not None:
+                return Outcome([], {"group_id": group_id, "error_code": error, "topics": []})
         group = self._groups.get(group_id)
-        known = (group is not None and not group.is_in(GroupState.DEAD)) or group_id in self._consumer.groups
+        known = (group is not None and not group.is_in(GroupState.DEAD)) or consumer_group is not None
         offsets = self._offsets.get(group_id, {}) if known else {}
 
         def entry(partition: int, committed: OffsetAndMetadata | None) -> dict:

@@ -149,7 +149,8 @@ async def offset_fetch(ctx, request) -> dict:
     groups = ctx.broker.groups
     require_stable = version >= 7 and request.require_stable
     if version >= 8:
-        results = [_fetch_group(groups, group.group_id, group.topics, require_stable)
+        results = [_fetch_group(groups, group.group_id, group.topics, require_stable,
+                                *((group.member_id, group.member_epoch) if version >= 9 else ()))
                    for group in request.groups]
         return {"throttle_time_ms": 0, "groups": results}
     result = _fetch_group(groups, request.group_id, request.topics, require_stable)
@@ -161,11 +162,12 @@ async def offset_fetch(ctx, request) -> dict:
     return {"throttle_time_ms": 0, "topics": result["topics"], "error_code": result["error_code"]}
 
 
-def _fetch_group(groups, group_id: str, topics, require_stable: bool) -> dict:
+def _fetch_group(groups, group_id: str, topics, require_stable: bool,
+                 member_id: str | None = None, member_epoch: int = -1) -> dict:
     partitions = None if topics is None else [
         (topic.name, index) for topic in topics for index in topic.partition_indexes]
     return groups.call(groups.coordinator.offset_fetch, group_id, partitions, require_stable,
-                       timed=False)
+                       member_id, member_epoch, timed=False)
 
 
 @handles(ApiKey.OFFSET_DELETE, versions=range(0, 1))

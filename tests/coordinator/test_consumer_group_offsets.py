@@ -158,3 +158,17 @@ def test_offsets_of_an_empty_consumer_group_expire_then_the_group_goes():
     groups.expire(60_000)
     assert fetched(groups) == {}
     assert groups.consumer_group(GROUP) is None
+
+
+def test_offset_fetch_by_a_member_checks_its_epoch():
+    groups = two_member_group()
+    commit(groups, "m1", 2, partition=1, offset=4)
+
+    def fetch(member_id, member_epoch):
+        response = groups.offset_fetch(GROUP, [("orders", 1)], False, member_id, member_epoch).response
+        return response["error_code"], [p["committed_offset"] for t in response["topics"] for p in t["partitions"]]
+
+    assert fetch("m1", 2) == (ErrorCode.NONE, [4])
+    assert fetch(None, -1) == (ErrorCode.NONE, [4])
+    assert fetch("m1", 1) == (ErrorCode.STALE_MEMBER_EPOCH, [])
+    assert fetch("m7", 2) == (ErrorCode.UNKNOWN_MEMBER_ID, [])
