@@ -544,17 +544,18 @@ class ConsumerGroupProtocol:
                 log.info("group %s: static member %s (instance %s) joins", group.group_id, member_id,
                          request.instance_id)
                 return ConsumerGroupMember(member_id), None
-            if existing.member_id == member_id:
-                self._check_member_epoch(existing, request)
-                return existing, None
             if existing.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH:
                 raise ConsumerGroupError(
                     ErrorCode.UNRELEASED_INSTANCE_ID,
                     f"Static member {member_id} with instance id {request.instance_id} cannot join the "
                     f"group because the instance id is owned by {existing.member_id} member.")
-            # The instance comes back under a new member id: it takes over the old
-            # member's assignment, at epoch 0.
+            # The instance comes back (usually under a new member id): it takes over the
+            # old member's assignment, at epoch 0.
             new_member = replace(existing, member_id=member_id, member_epoch=0, previous_member_epoch=0)
+            if existing.member_id == member_id:
+                effects.record(group.partition, ConsumerGroupCurrentMemberAssignmentKey(group.group_id, member_id),
+                               new_member.assignment_value(), replay_live=True)
+                return new_member, None
             self._remove_member_records(group, existing.member_id, effects)
             self._coordinator._timers.cancel(("consumer-session", group.group_id, existing.member_id))
             self._coordinator._timers.cancel(("consumer-rebalance", group.group_id, existing.member_id))

@@ -255,3 +255,14 @@ def test_describe_unknown_and_classic_groups():
             for group in described] == [
         ("nobody", ErrorCode.GROUP_ID_NOT_FOUND, None, ""),
         ("simple", ErrorCode.GROUP_ID_NOT_FOUND, None, "")]
+
+
+def test_static_member_rejoining_under_the_same_member_id():
+    groups = coordinator()
+    heartbeat(groups, "a1", 0, now_ms=0, instance_id="instance-a")
+    again = heartbeat(groups, "a1", 0, now_ms=1, instance_id="instance-a").response
+    assert again["error_code"] == ErrorCode.UNRELEASED_INSTANCE_ID  # it never said it left
+    heartbeat(groups, "a1", -2, now_ms=2, instance_id="instance-a")
+    back = heartbeat(groups, "a1", 0, now_ms=3, instance_id="instance-a").response
+    assert (back["error_code"], back["member_epoch"], assigned(back)) == (ErrorCode.NONE, 1, {ORDERS: ALL})
+    assert groups.consumer_group(GROUP).group_epoch == 1
