@@ -199,7 +199,7 @@ class ConfluentConsumer:
         self._consumer.close()
 
 
-CLIENTS = {"kafka-python": KafkaPythonConsumer, "confluent": ConfluentConsumer}
+CLIENTS = {"kafka-python": KafkaPythonConsumer, "confluent-kafka": ConfluentConsumer}
 
 
 # -- a member on a thread --------------------------------------------------------------
