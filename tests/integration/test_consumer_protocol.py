@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, ConsumerGroupState, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from .group_members import REPO_ROOT, Record, assert_exactly_once, end_offsets, group_messages, wait_until
-from .test_groups_confluent import committed_positions, create_topic, produce
+from .test_groups import CONFLUENT
 
 PARTITIONS = 6
 PHASE_MESSAGES = 3_000
@@ -96,21 +96,21 @@ def shares_all_partitions(members) -> bool:
 def wait_consumed_and_committed(address: str, group_id: str, members, produced: list[Record]) -> None:
     wait_until(lambda: len(consumed_by(members)) >= len(produced), CONSUME_TIMEOUT_S,
                f"{len(produced)} records consumed")
-    wait_until(lambda: committed_positions(address, group_id) == end_offsets(produced), 15.0,
+    wait_until(lambda: CONFLUENT.committed_positions(address, group_id) == end_offsets(produced), 15.0,
                "committed offsets at the end offsets", interval_s=0.2)
 
 
 def test_three_members_share_leave_and_resume_from_commits(gregor_factory):
     broker = gregor_factory(BROKER_SETTINGS)
     topic, group_id = "kip848-orders", "kip848"
-    create_topic(broker.address, topic, PARTITIONS)
+    CONFLUENT.create_topic(broker.address, topic, PARTITIONS)
     members = [ConsumerProtocolMember(broker.address, topic, group_id) for _ in range(3)]
     try:
         took_s = wait_until(lambda: shares_all_partitions(members), JOIN_TIMEOUT_S,
                             "3 members share 6 partitions")
         print(f"confluent (consumer protocol): 3 members share 6 partitions after {took_s:.2f} s")
         assert sorted(len(member.assignment) for member in members) == [2, 2, 2]
-        first = produce(broker.address, topic, group_messages("first", PHASE_MESSAGES))
+        first = CONFLUENT.produce(broker.address, topic, group_messages("first", PHASE_MESSAGES))
         wait_consumed_and_committed(broker.address, group_id, members, first)
         assert_exactly_once(consumed_by(members), first)
 
@@ -130,7 +130,7 @@ def test_three_members_share_leave_and_resume_from_commits(gregor_factory):
                             "the other 2 members take over all 6 partitions")
         print(f"confluent (consumer protocol): 2 members took over {sorted(left_partitions)} "
               f"{took_s:.2f} s after the third left")
-        second = produce(broker.address, topic, group_messages("second", PHASE_MESSAGES))
+        second = CONFLUENT.produce(broker.address, topic, group_messages("second", PHASE_MESSAGES))
         wait_consumed_and_committed(broker.address, group_id, members, first + second)
     finally:
         for member in members:
@@ -140,7 +140,7 @@ def test_three_members_share_leave_and_resume_from_commits(gregor_factory):
     assert_exactly_once([r for r in consumed_by(members[1:]) if r.key.startswith(b"second")], second)
 
     # Everyone left; a new member resumes at the committed offsets.
-    third = produce(broker.address, topic, group_messages("third", 600))
+    third = CONFLUENT.produce(broker.address, topic, group_messages("third", 600))
     resumed = ConsumerProtocolMember(broker.address, topic, group_id)
     try:
         wait_until(lambda: len(resumed.consumed()) >= len(third), CONSUME_TIMEOUT_S, "600 records consumed")
@@ -199,8 +199,14 @@ public class KipConsumer {
 
 
 def java_consumer_class(directory: Path) -> Path:
-    if shutil.which("javac") is None or not JAVA_LIB.is_dir():
-        pytest.skip("the Java client is not built (compat/setup) or there is no JDK")
+    # The Java client's jars come from compat/clients/java's Maven build; build it when
+    # missing, and fail loudly (not skip) when there is no JDK or Maven to do it.
+    missing = [tool for tool in ("javac", "mvn") if shutil.which(tool) is None]
+    assert not missing, f"{', '.join(missing)} not found: install a JDK 17+ and Maven " \
+                        "(apt-get install -y openjdk-17-jdk-headless maven)"
+    if not JAVA_LIB.is_dir():
+        subprocess.run(["mvn", "-q", "-B", "package"], cwd=JAVA_LIB.parent.parent, check=True,
+                       timeout=600)
     (directory / "KipConsumer.java").write_text(JAVA_CONSUMER)
     subprocess.run(["javac", "-cp", f"{JAVA_LIB}/*", "KipConsumer.java"], cwd=directory, check=True,
                    timeout=120)
@@ -234,16 +240,16 @@ def test_java_consumers_share_a_topic_and_commit(gregor_factory, tmp_path):
     classes = java_consumer_class(tmp_path)
     broker = gregor_factory(BROKER_SETTINGS)
     topic, group_id = "kip848-java", "kip848-java"
-    create_topic(broker.address, topic, PARTITIONS)
-    first = produce(broker.address, topic, group_messages("first", 1_200))
+    CONFLUENT.create_topic(broker.address, topic, PARTITIONS)
+    first = CONFLUENT.produce(broker.address, topic, group_messages("first", 1_200))
     partitions, read = java_result(start_java_consumer(classes, broker.address, topic, group_id, 1_200,
                                                       time.time() + 30))
     assert partitions == frozenset(range(PARTITIONS))
     assert sorted(read) == sorted((record.partition, record.offset) for record in first)
-    assert committed_positions(broker.address, group_id) == end_offsets(first)
+    assert CONFLUENT.committed_positions(broker.address, group_id) == end_offsets(first)
 
     # Two members: each has half the partitions; together they read what is new once.
-    second = produce(broker.address, topic, group_messages("second", 600))
+    second = CONFLUENT.produce(broker.address, topic, group_messages("second", 600))
     stop_at_s = time.time() + 10
     members = [start_java_consumer(classes, broker.address, topic, group_id, 1_000_000, stop_at_s)]
     time.sleep(1.0)
@@ -252,17 +258,17 @@ def test_java_consumers_share_a_topic_and_commit(gregor_factory, tmp_path):
     assert sorted(len(partitions) for partitions, _ in results) == [3, 3]
     assert results[0][0] | results[1][0] == frozenset(range(PARTITIONS))
     assert sorted(results[0][1] + results[1][1]) == sorted((r.partition, r.offset) for r in second)
-    assert committed_positions(broker.address, group_id) == end_offsets(first + second)
+    assert CONFLUENT.committed_positions(broker.address, group_id) == end_offsets(first + second)
 
 
 def test_group_survives_a_broker_kill_and_members_carry_on(gregor_factory):
     broker = gregor_factory(BROKER_SETTINGS)
     topic, group_id = "kip848-restart", "kip848-restart"
-    create_topic(broker.address, topic, PARTITIONS)
+    CONFLUENT.create_topic(broker.address, topic, PARTITIONS)
     members = [ConsumerProtocolMember(broker.address, topic, group_id) for _ in range(2)]
     try:
         wait_until(lambda: shares_all_partitions(members), JOIN_TIMEOUT_S, "2 members share 6 partitions")
-        before = produce(broker.address, topic, group_messages("before", 1_200))
+        before = CONFLUENT.produce(broker.address, topic, group_messages("before", 1_200))
         wait_consumed_and_committed(broker.address, group_id, members, before)
         admin = AdminClient({"bootstrap.servers": broker.address})
         described = admin.describe_consumer_groups([group_id])[group_id].result(timeout=ADMIN_TIMEOUT_S)
@@ -270,7 +276,7 @@ def test_group_survives_a_broker_kill_and_members_carry_on(gregor_factory):
 
         broker.kill()
         broker.restart()  # same data dir and port: the members reconnect
-        after = produce(broker.address, topic, group_messages("after", 1_200))
+        after = CONFLUENT.produce(broker.address, topic, group_messages("after", 1_200))
         wait_consumed_and_committed(broker.address, group_id, members, before + after)
         # The group came back from its records: same members, epochs and assignment.
         admin = AdminClient({"bootstrap.servers": broker.address})
