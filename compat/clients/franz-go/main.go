@@ -38,6 +38,7 @@ var scenarios = []struct {
 	{"large_messages", scenarioLargeMessages},
 	{"unknown_topic", scenarioUnknownTopic},
 	{"consumer_group", scenarioConsumerGroup},
+	{"consumer_group_848", scenarioConsumerGroup848},
 	{"commits_rebalance", scenarioCommitsRebalance},
 	{"transactions", scenarioTransactions},
 	{"cross_produce", scenarioCrossProduce},

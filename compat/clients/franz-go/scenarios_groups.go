@@ -26,7 +26,7 @@ type member struct {
 	err      error
 }
 
-func startMember(ctx context.Context, bootstrap, group, topic, name string, commitEach bool) (*member, error) {
+func startMember(ctx context.Context, bootstrap, group, topic, name string, commitEach bool, extra ...kgo.Opt) (*member, error) {
 	m := &member{name: name, assigned: map[int32]bool{}, done: make(chan struct{})}
 	track := func(add bool) func(context.Context, *kgo.Client, map[string][]int32) {
 		return func(_ context.Context, _ *kgo.Client, partitions map[string][]int32) {
@@ -52,6 +52,7 @@ func startMember(ctx context.Context, bootstrap, group, topic, name string, comm
 	if commitEach {
 		opts = append(opts, kgo.DisableAutoCommit())
 	}
+	opts = append(opts, extra...)
 	cl, err := newClient(bootstrap, opts...)
 	if err != nil {
 		return nil, err
@@ -117,6 +118,34 @@ func (m *member) snapshot() ([]int32, []*kgo.Record, error) {
 // among them (each owning at least one) and the coordinator reports the group
 // Stable with exactly these members.
 func waitForAssignment(ctx context.Context, admin *kadm.Client, group string, partitions int32, members ...*member) error {
+	return waitForSplit(ctx, group, partitions, func() (bool, error) {
+		described, err := admin.DescribeGroups(ctx, group)
+		if err != nil {
+			return false, fmt.Errorf("DescribeGroups %s: %w", group, err)
+		}
+		g, ok := described[group]
+		return ok && g.Err == nil && g.State == "Stable" && len(g.Members) == len(members), nil
+	}, members...)
+}
+
+// waitForConsumerGroupAssignment is waitForAssignment for a KIP-848 group: the
+// coordinator must describe it through ConsumerGroupDescribe (which knows only
+// consumer-protocol groups, so a client that fell back to the classic protocol
+// never gets here) as Stable, every member at the group's assignment epoch.
+func waitForConsumerGroupAssignment(ctx context.Context, admin *kadm.Client, group string, partitions int32, members ...*member) error {
+	return waitForSplit(ctx, group, partitions, func() (bool, error) {
+		described, err := admin.DescribeConsumerGroups(ctx, group)
+		if err != nil {
+			return false, fmt.Errorf("DescribeConsumerGroups %s: %w", group, err)
+		}
+		g, ok := described[group]
+		return ok && g.Err == nil && g.State == "Stable" && len(g.Members) == len(members), nil
+	}, members...)
+}
+
+// waitForSplit waits until the members' own views split all partitions among
+// them (each owning at least one) and stable says the coordinator agrees.
+func waitForSplit(ctx context.Context, group string, partitions int32, stable func() (bool, error), members ...*member) error {
 	for {
 		owners := map[int32]string{}
 		settled := true
@@ -136,11 +165,11 @@ func waitForAssignment(ctx context.Context, admin *kadm.Client, group string, pa
 			}
 		}
 		if settled && len(owners) == int(partitions) {
-			described, err := admin.DescribeGroups(ctx, group)
+			ok, err := stable()
 			if err != nil {
-				return fmt.Errorf("DescribeGroups %s: %w", group, err)
+				return err
 			}
-			if g, ok := described[group]; ok && g.Err == nil && g.State == "Stable" && len(g.Members) == len(members) {
+			if ok {
 				return nil
 			}
 		}
@@ -203,6 +232,17 @@ func flatten(received map[*member][]*kgo.Record) []*kgo.Record {
 }
 
 func scenarioConsumerGroup(ctx context.Context, bootstrap, topic string) error {
+	return consumerGroup(ctx, bootstrap, topic, false)
+}
+
+// scenarioConsumerGroup848 is consumer_group over KIP-848: ServerSideBalancer
+// makes kgo heartbeat with ConsumerGroupHeartbeat (server assignor "uniform",
+// from the default cooperative-sticky balancer).
+func scenarioConsumerGroup848(ctx context.Context, bootstrap, topic string) error {
+	return consumerGroup(ctx, bootstrap, topic, true)
+}
+
+func consumerGroup(ctx context.Context, bootstrap, topic string, nextGen bool) error {
 	const partitions, count = 6, 3000
 	group := topic + "-group"
 	s, err := newSession(bootstrap)
@@ -220,14 +260,22 @@ func scenarioConsumerGroup(ctx context.Context, bootstrap, topic string) error {
 		}
 	}()
 	for n := 0; n < 3; n++ {
-		m, err := startMember(ctx, bootstrap, group, topic, fmt.Sprintf("consumer-%d", n), false)
+		var extra []kgo.Opt
+		if nextGen {
+			extra = append(extra, kgo.ServerSideBalancer())
+		}
+		m, err := startMember(ctx, bootstrap, group, topic, fmt.Sprintf("consumer-%d", n), false, extra...)
 		if err != nil {
 			return err
 		}
 		members = append(members, m)
 	}
 	// Produce only once the group settled, so the split is the assignment's.
-	if err := waitForAssignment(ctx, s.admin, group, partitions, members...); err != nil {
+	wait := waitForAssignment
+	if nextGen {
+		wait = waitForConsumerGroupAssignment
+	}
+	if err := wait(ctx, s.admin, group, partitions, members...); err != nil {
 		return err
 	}
 	if err := produceAll(ctx, s.cl, standardRecords(topic, 0, count, 1)); err != nil {

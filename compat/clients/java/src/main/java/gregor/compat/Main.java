@@ -43,6 +43,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.GroupType;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
@@ -76,8 +77,8 @@ public final class Main {
     static final List<String> SCENARIOS = List.of(
             "metadata", "topic_admin", "produce_consume", "compression", "acks", "idempotent",
             "list_offsets", "delete_records", "large_messages", "unknown_topic",
-            "consumer_group", "commits_rebalance", "transactions", "cross_produce",
-            "cross_consume");
+            "consumer_group", "consumer_group_848", "commits_rebalance", "transactions",
+            "cross_produce", "cross_consume");
 
     /** A scenario's check failed; the message is the one-line reason. */
     static final class Failure extends RuntimeException {
@@ -142,7 +143,8 @@ public final class Main {
             case "delete_records" -> deleteRecords();
             case "large_messages" -> largeMessages();
             case "unknown_topic" -> unknownTopic();
-            case "consumer_group" -> consumerGroup();
+            case "consumer_group" -> consumerGroup(Map.of());
+            case "consumer_group_848" -> consumerGroup(Map.of(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer"));
             case "commits_rebalance" -> commitsRebalance();
             case "transactions" -> transactions();
             case "cross_produce" -> crossProduce();
@@ -776,15 +778,30 @@ public final class Main {
         return indexByPosition;
     }
 
-    void consumerGroup() throws Exception {
+    /** consumer_group, or consumer_group_848 with group.protocol=consumer in `protocolConfig`. */
+    void consumerGroup(Map<String, Object> protocolConfig) throws Exception {
         createTopic(topic, 6);
         String group = topic + "-group";
         List<Member> members = new ArrayList<>();
         try {
             for (int n = 1; n <= 3; n++) {
-                members.add(new Member("member-" + n, group, topic, Map.of()));
+                members.add(new Member("member-" + n, group, topic, protocolConfig));
             }
             waitForAssignment(members, 6);
+            if (!protocolConfig.isEmpty()) {
+                // KIP-848 reconciles incrementally: a member can hold part of its share while
+                // another still revokes the rest, so the full cover comes before the 2-2-2 split.
+                waitUntil("2 partitions for each member", () -> {
+                    checkMembersAlive(members);
+                    return members.stream().allMatch(member -> member.assignment.size() == 2);
+                });
+                waitForAssignment(members, 6);
+                try (Admin admin = admin()) {
+                    GroupType type = admin.describeConsumerGroups(List.of(group)).describedGroups()
+                            .get(group).get().type();
+                    check(type == GroupType.CONSUMER, "group type %s, expected CONSUMER", type);
+                }
+            }
             for (Member member : members) {
                 check(member.assignment.size() == 2, "%s was assigned %s, expected 2 of 6 partitions",
                         member.name, member.assignment);
