@@ -368,6 +368,7 @@ class Broker:
                                self._checkpoint)
             # flush.ms is per topic; checking once a second bounds its error to 1 s.
             nursery.start_soon(self._every, 1000, self._flush_due)
+            nursery.start_soon(self._every, self.config.value("log.cleaner.backoff.ms"), self._clean_due)
 
     @staticmethod
     async def _every(interval_ms: int, job) -> None:
@@ -390,6 +391,12 @@ class Broker:
     def _checkpoint(self) -> None:
         for manager in self.log_managers:
             manager.checkpoint()
+
+    def _clean_due(self) -> None:
+        now = now_ms()
+        cleaned = sum(manager.clean_due(now) for manager in self.log_managers)
+        if cleaned:
+            log.info("compacted %d log(s)", cleaned)
 
     def _flush_due(self) -> None:
         for manager in self.log_managers:

@@ -23,6 +23,10 @@ class LogConfig:
     preallocate: bool = False  # preallocate
     message_timestamp_before_max_ms: int = LONG_MAX  # message.timestamp.before.max.ms
     message_timestamp_after_max_ms: int = LONG_MAX  # message.timestamp.after.max.ms
+    cleanup_policy_compact: bool = False  # "compact" in cleanup.policy
+    min_cleanable_dirty_ratio: float = 0.5  # min.cleanable.dirty.ratio
+    delete_retention_ms: int = 86400000  # delete.retention.ms: how long tombstones stay
+    min_compaction_lag_ms: int = 0  # min.compaction.lag.ms
 
     @property
     def log_append_time(self) -> bool:

@@ -22,6 +22,7 @@ from typing import Callable
 
 import crc32c
 
+from storage import cleaner
 from storage.checkpoint import read_partition_metadata, write_partition_metadata
 from storage.config import LogConfig
 from storage.leader_epoch import LeaderEpochCache
@@ -127,6 +128,8 @@ class PartitionLog:
         self._segments_to_flush: list[LogSegment] = []
         self._pending_deletes: list[tuple[int, LogSegment]] = []  # (due ms, renamed segment)
         self._closed = False
+        self.cleaner_checkpoint = 0  # first dirty offset for compaction (cleaner-offset-checkpoint)
+        self._cleaning = threading.Lock()
 
     # ---- opening and recovery ----
 
@@ -150,8 +153,8 @@ class PartitionLog:
         directory.mkdir(parents=True, exist_ok=True)
         parse_partition_directory(directory.name)
         topic_id = _reconcile_topic_id(directory, topic_id)
+        notes: list[str] = cleaner.complete_interrupted_swaps(directory)
         _remove_leftovers(directory)
-        notes: list[str] = []
         segments = _load_segments(directory, config, now_ms, recovery_point, clean_shutdown, notes)
         recovered = not clean_shutdown or bool(notes)
         if not segments:
@@ -665,6 +668,120 @@ class PartitionLog:
             entry[1].delete_files()
             self._pending_deletes.remove(entry)
 
+    # ---- compaction ----
+
+    def clean(self, now_ms: int) -> cleaner.CleanResult | None:
+        """One compaction pass (Kafka's Cleaner.clean) when cleanup.policy has compact
+        and the dirty ratio below the cleanable bound reaches min.cleanable.dirty.ratio.
+        Reads and writes outside the lock; holds it only to swap the cleaned segments
+        in. None when nothing was due, or the segments changed meanwhile."""
+        if not self._cleaning.acquire(blocking=False):
+            return None
+        try:
+            with self._lock:
+                if self._closed or not self._config.cleanup_policy_compact:
+                    return None
+                config = self._config
+                plan = self._cleanable_segments(now_ms)
+            if plan is None:
+                return None
+            first_dirty_offset, clean_part, dirty_part = plan
+            cleanable = clean_part + dirty_part
+            offset_map = cleaner.build_offset_map(dirty_part, first_dirty_offset)
+            # Kafka: tombstones survive in segments modified after the last clean
+            # segment's time minus delete.retention.ms.
+            delete_horizon_ms = clean_part[-1].largest_timestamp_ms - config.delete_retention_ms if clean_part else None
+            groups = cleaner.group_segments(cleanable, config)
+            bytes_after = records_removed = 0
+            try:
+                for group in groups:
+                    size, removed = cleaner.write_cleaned_group(
+                        self.directory, group, offset_map, delete_horizon_ms, config, now_ms
+                    )
+                    bytes_after += size
+                    records_removed += removed
+            except Exception:
+                # A `.swap` left behind would be installed at the next open, over
+                # segments that may have changed by then.
+                for group in groups:
+                    cleaner.remove_cleaner_files(self.directory, group[0].base_offset)
+                if self._closed:  # the topic was deleted under the pass
+                    return None
+                raise
+            with self._lock:
+                if not self._still_cleanable(cleanable):
+                    for group in groups:
+                        cleaner.remove_cleaner_files(self.directory, group[0].base_offset)
+                    return None
+                for group in groups:
+                    self._swap_in_cleaned(group, now_ms)
+                end_offset = dirty_part[-1].end_offset
+                self.cleaner_checkpoint = end_offset
+            return cleaner.CleanResult(
+                first_dirty_offset=first_dirty_offset,
+                end_offset=end_offset,
+                segments_before=len(cleanable),
+                segments_after=len(groups),
+                bytes_before=sum(snapshot.size for snapshot in cleanable),
+                bytes_after=bytes_after,
+                records_removed=records_removed,
+            )
+        finally:
+            self._cleaning.release()
+
+    def _cleanable_segments(
+        self, now_ms: int
+    ) -> tuple[int, list[cleaner.SegmentSnapshot], list[cleaner.SegmentSnapshot]] | None:
+        """Kafka's cleanableOffsets + dirty ratio: (first dirty offset, clean segments,
+        dirty segments) or None. Whole inactive segments below the high watermark and
+        older than min.compaction.lag.ms are cleanable."""
+        config = self._config
+        first_uncleanable_offset = min(self._segments[-1].base_offset, self._high_watermark)
+        first_dirty_offset = self.cleaner_checkpoint
+        if not self._log_start_offset <= first_dirty_offset <= self._log_end_offset:
+            first_dirty_offset = self._log_start_offset
+        clean_part = []
+        dirty_part = []
+        for segment, next_segment in zip(self._segments, self._segments[1:]):
+            if next_segment.base_offset > first_uncleanable_offset:
+                break
+            snapshot = cleaner.SegmentSnapshot(
+                segment, segment.file, segment.base_offset, next_segment.base_offset, segment.size,
+                _largest_timestamp(segment),
+            )
+            if next_segment.base_offset <= first_dirty_offset:
+                clean_part.append(snapshot)
+                continue
+            if config.min_compaction_lag_ms > 0 and snapshot.largest_timestamp_ms > now_ms - config.min_compaction_lag_ms:
+                break
+            dirty_part.append(snapshot)
+        dirty_bytes = sum(snapshot.size for snapshot in dirty_part)
+        clean_bytes = sum(snapshot.size for snapshot in clean_part)
+        if dirty_bytes == 0 or cleaner.dirty_ratio(clean_bytes, dirty_bytes) < config.min_cleanable_dirty_ratio:
+            return None
+        return first_dirty_offset, clean_part, dirty_part
+
+    def _still_cleanable(self, snapshots: list[cleaner.SegmentSnapshot]) -> bool:
+        # Retention, DeleteRecords or a follower truncation may have replaced them.
+        if self._closed or self._segments[-1] in [snapshot.segment for snapshot in snapshots]:
+            return False
+        return all(snapshot.segment in self._segments for snapshot in snapshots)
+
+    def _swap_in_cleaned(self, group: list[cleaner.SegmentSnapshot], now_ms: int) -> None:
+        """Kafka's replaceSegments: old segments renamed `.deleted` (deleted after
+        file.delete.delay.ms), then the `.swap` files take the first one's name."""
+        old = [snapshot.segment for snapshot in group]
+        index = self._segments.index(old[0])
+        self._retire_segments(old, now_ms)
+        cleaner.install_swap_files(self.directory, group[0].base_offset)
+        segment, problem = LogSegment.open(old[0].log_path, self._config, now_ms)
+        if problem is None:
+            segment.scan_tail(segment.offset_index.lookup(2**63 - 1)[1])
+        else:
+            segment.recover(segment.base_offset)
+        self._segments.insert(index, segment)
+        self._base_offsets = [segment.base_offset for segment in self._segments]
+
     # ---- follower truncation ----
 
     def truncate_to(self, offset: int, *, now_ms: int) -> bool:
@@ -683,6 +800,9 @@ class PartitionLog:
             found = segment.find_batch(offset)
             if found is not None:
                 segment.truncate_to(found[0])
+            # Compaction may have removed the batches just below the cut (or all of a
+            # segment's): the log still ends where the first removed batch began.
+            segment.next_offset = found[1].base_offset if found is not None else max(segment.next_offset, offset)
             segment.make_active(self._config)
             self._after_truncation(now_ms)
             return True
@@ -715,6 +835,7 @@ class PartitionLog:
 
     def _after_truncation(self, now_ms: int) -> None:
         self._log_end_offset = self._segments[-1].next_offset
+        self.cleaner_checkpoint = min(self.cleaner_checkpoint, self._log_end_offset)  # Kafka's maybeTruncateCheckpoint
         self._high_watermark = min(self._high_watermark, self._log_end_offset)
         self._recovery_point = min(self._recovery_point, self._log_end_offset)
         self._leader_epochs.truncate_from_end(self._log_end_offset)

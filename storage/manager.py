@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
 LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
 HIGH_WATERMARK_CHECKPOINT = "replication-offset-checkpoint"
+CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"
 CLEAN_SHUTDOWN_MARKER = ".kafka_cleanshutdown"
 META_PROPERTIES = "meta.properties"
 DELETE_DIRECTORY_SUFFIX = "-delete"
@@ -68,6 +69,7 @@ class LogManager:
         recovery_points = read_offset_checkpoint(log_dir / RECOVERY_POINT_CHECKPOINT)
         log_start_offsets = read_offset_checkpoint(log_dir / LOG_START_OFFSET_CHECKPOINT)
         high_watermarks = read_offset_checkpoint(log_dir / HIGH_WATERMARK_CHECKPOINT)
+        cleaner_offsets = read_offset_checkpoint(log_dir / CLEANER_OFFSET_CHECKPOINT)
         logs: dict[tuple[str, int], PartitionLog] = {}
         for directory in sorted(log_dir.iterdir()):
             if not directory.is_dir():
@@ -89,6 +91,7 @@ class LogManager:
                 now_ms=now_ms,
                 clean_shutdown=clean_shutdown,
             )
+            logs[key].cleaner_checkpoint = cleaner_offsets.get(key, 0)
         marker.unlink(missing_ok=True)
         manager = cls(log_dir, default_config, topic_configs, logs, meta_properties)
         manager.checkpoint()
@@ -174,6 +177,23 @@ class LogManager:
     def roll_due(self, now_ms: int) -> int:
         """Roll every idle active segment older than its segment.ms; returns how many."""
         return sum(self._each_open_log(lambda log: log.roll_if_due(now_ms)))
+
+    def clean_due(self, now_ms: int) -> int:
+        """Compact every log whose cleanup.policy has compact and whose dirty ratio is
+        due; writes cleaner-offset-checkpoint after a pass. Returns logs cleaned."""
+        results = self._each_open_log(
+            lambda log: log.clean(now_ms) if log.config.cleanup_policy_compact else None
+        )
+        cleaned = sum(1 for result in results if result is not None)
+        if cleaned:
+            self.write_cleaner_checkpoint()
+        return cleaned
+
+    def write_cleaner_checkpoint(self) -> None:
+        write_offset_checkpoint(
+            self.log_dir / CLEANER_OFFSET_CHECKPOINT,
+            {key: log.cleaner_checkpoint for key, log in self.logs().items() if log.cleaner_checkpoint > 0},
+        )
 
     def _each_open_log(self, job: Callable[[PartitionLog], int | bool | None]) -> list:
         """Runs a maintenance job on every log; a log closed meanwhile (its topic was

@@ -34,6 +34,9 @@ LOG_CONFIG_FIELDS = {
     "preallocate": "preallocate",
     "message_timestamp_before_max_ms": "message.timestamp.before.max.ms",
     "message_timestamp_after_max_ms": "message.timestamp.after.max.ms",
+    "min_cleanable_dirty_ratio": "min.cleanable.dirty.ratio",
+    "delete_retention_ms": "delete.retention.ms",
+    "min_compaction_lag_ms": "min.compaction.lag.ms",
 }
 
 
@@ -78,9 +81,10 @@ def topic_log_config_kwargs(overrides: dict[str, str], broker: BrokerConfig) -> 
     """The keyword arguments of storage.log.LogConfig for a topic."""
     kwargs = {field: topic_value(name, overrides, broker)
               for field, name in LOG_CONFIG_FIELDS.items()}
-    if "delete" not in topic_value("cleanup.policy", overrides, broker):
+    cleanup_policy = topic_value("cleanup.policy", overrides, broker)
+    kwargs["cleanup_policy_compact"] = "compact" in cleanup_policy
+    if "delete" not in cleanup_policy:
         # cleanup.policy=compact alone: Kafka never deletes segments by time or size.
-        # Gregor does not compact yet, so such a topic keeps every record.
         kwargs["retention_ms"] = -1
         kwargs["retention_bytes"] = -1
     return kwargs

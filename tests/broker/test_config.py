@@ -634,7 +634,8 @@ def test_topic_log_config_defaults_and_overrides():
         "message_timestamp_type": "CreateTime", "flush_messages": 2**63 - 1,
         "flush_ms": 2**63 - 1, "file_delete_delay_ms": 60000, "preallocate": False,
         "message_timestamp_before_max_ms": 2**63 - 1,
-        "message_timestamp_after_max_ms": 3600000}
+        "message_timestamp_after_max_ms": 3600000, "cleanup_policy_compact": False,
+        "min_cleanable_dirty_ratio": 0.5, "delete_retention_ms": 86400000, "min_compaction_lag_ms": 0}
     broker = from_file(log_retention_hours="1", log_roll_ms="5000", message_max_bytes="2000",
                        log_segment_bytes="2097152", log_flush_scheduler_interval_ms="3000",
                        log_message_timestamp_type="LogAppendTime", log_preallocate="true")
@@ -647,9 +648,19 @@ def test_topic_log_config_defaults_and_overrides():
         "message_timestamp_type": "LogAppendTime", "flush_messages": 2**63 - 1,
         "flush_ms": 3000, "file_delete_delay_ms": 60000, "preallocate": False,
         "message_timestamp_before_max_ms": 2**63 - 1,
-        "message_timestamp_after_max_ms": 3600000}
+        "message_timestamp_after_max_ms": 3600000, "cleanup_policy_compact": False,
+        "min_cleanable_dirty_ratio": 0.5, "delete_retention_ms": 86400000, "min_compaction_lag_ms": 0}
     dynamic = broker.with_dynamic({"log.retention.ms": "42"})
     assert topic_log_config_kwargs({}, dynamic)["retention_ms"] == 42
+    compacted = topic_log_config_kwargs({"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.25",
+                                         "delete.retention.ms": "1000", "min.compaction.lag.ms": "5"}, broker)
+    assert {key: compacted[key] for key in ("cleanup_policy_compact", "min_cleanable_dirty_ratio",
+                                            "delete_retention_ms", "min_compaction_lag_ms",
+                                            "retention_ms", "retention_bytes")} == {
+        "cleanup_policy_compact": True, "min_cleanable_dirty_ratio": 0.25, "delete_retention_ms": 1000,
+        "min_compaction_lag_ms": 5, "retention_ms": -1, "retention_bytes": -1}
+    both = topic_log_config_kwargs({"cleanup.policy": "compact,delete"}, broker)
+    assert (both["cleanup_policy_compact"], both["retention_ms"]) == (True, 3600000)
 
 
 def test_topic_log_config_builds_storage_log_config():
