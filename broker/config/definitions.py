@@ -11,6 +11,7 @@ RemoteLogManagerConfig, BrokerSecurityConfigs and DynamicBrokerConfig; KIP-1030 
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import IntEnum
 from decimal import Decimal
@@ -109,14 +110,16 @@ def java_double_string(number: float) -> str:
 
 # -- validators ------------------------------------------------------------------------------
 
-class Validator:
+class Validator(ABC):
     """Checks a parsed value; returns a reason it is bad, or None."""
 
+    @abstractmethod
     def check(self, value: Value) -> str | None:
-        raise NotImplementedError
+        """The reason `value` is refused, or None."""
 
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """The valid values, as docs/configuration.md shows them."""
 
 
 @dataclass(frozen=True)
