@@ -144,7 +144,17 @@ def metadata(ctx: Context) -> None:
     expect_equal([node.port for node in cluster.nodes], [ctx.port], "broker ports")
     expect(bool(cluster.cluster_id), f"cluster id is {cluster.cluster_id!r}")
     broker_id = cluster.nodes[0].id
-    described = describe_topic(admin, ctx.topic)
+    # Kafka creates a topic asynchronously: right after CreateTopics a describe may still
+    # answer UNKNOWN_TOPIC_OR_PARTITION.
+    deadline = time.monotonic() + READ_TIMEOUT_S
+    while True:
+        try:
+            described = describe_topic(admin, ctx.topic)
+            break
+        except KafkaException as exc:
+            if error_code(exc) != KafkaError.UNKNOWN_TOPIC_OR_PART or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
     expect_equal(sorted((p.id, p.leader.id) for p in described.partitions),
                  [(0, broker_id), (1, broker_id), (2, broker_id)], "partitions and leaders")
     # The classic Metadata view agrees.
