@@ -226,11 +226,18 @@ def _terminate(pid: int, start_ticks: int) -> None:
         raise BrokerError(f"pid {pid} did not exit after SIGKILL")
 
 
+# The brokers' environment: this one without PYTHONDONTWRITEBYTECODE, which a sandbox may
+# set. Python's default is to cache compiled modules (pip compiles them at install), and
+# without the cache every Gregor start would compile its modules again.
+BROKER_ENV = {key: value for key, value in os.environ.items()
+              if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _spawn(command: list[str], log_path: Path, cwd: Path) -> subprocess.Popen:
     with open(log_path, "wb") as log_file:  # a fresh log per start, as the data dir
         # Its own session: a runner's process group being killed never takes the broker.
-        return subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log_file,
-                                stderr=log_file, start_new_session=True)
+        return subprocess.Popen(command, cwd=cwd, env=BROKER_ENV, stdin=subprocess.DEVNULL,
+                                stdout=log_file, stderr=log_file, start_new_session=True)
 
 
 def _free_port() -> int:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from compat.bench.loads import METADATA_KEY, METADATA_VERSION, check_response, request_frame
 from compat.bench.report import megabytes_per_s, parse_producer_performance
-from compat.brokers import Broker, BrokerError, kafka_classpath, kafka_home, start_broker
+from compat.brokers import (BROKER_ENV, Broker, BrokerError, kafka_classpath, kafka_home,
+                            start_broker)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 PARTITIONS = 6
@@ -206,8 +207,8 @@ def measure_startup(name: str, directory: Path, processes: Processes) -> float:
         argv[argv.index("--listen") + 1] = f"127.0.0.1:{port}"
     with open(directory / "startup" / f"{name}-timed-start.log", "wb") as log:
         started_s = time.perf_counter()
-        process = processes.start(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                                  stderr=log, start_new_session=True)
+        process = processes.start(argv, cwd=cwd, env=BROKER_ENV, stdin=subprocess.DEVNULL,
+                                  stdout=log, stderr=log, start_new_session=True)
     try:
         while not metadata_answered(port, timeout_s=1.0):
             if process.poll() is not None:
