@@ -26,6 +26,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer
 
 METADATA_TIMEOUT_S = 30.0
 FLUSH_TIMEOUT_S = 300.0
+QUEUE_FULL_BACKOFF_MS = 10  # the consumer's pause when its local queue is full; see consume()
 
 
 class LoadFailed(Exception):
@@ -89,8 +90,12 @@ def produce(bootstrap: str, topic: str, messages: int, size_bytes: int, acks: st
 def consume(bootstrap: str, topic: str, messages: int, timeout_s: float) -> dict:
     """Reads `messages` from the earliest offset of every partition by assign() (no group
     join, no commits); the clock runs from assign() to the last message."""
+    # librdkafka pauses fetching for fetch.queue.backoff.ms (1 s by default) whenever its
+    # local queue is full (queued.max.messages.kbytes, 64 MiB); a fast broker fills it in
+    # a fraction of a second, and the pause, not the broker, would set the figure.
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-bench-assign",
-                         "enable.auto.commit": False, "enable.auto.offset.store": False})
+                         "enable.auto.commit": False, "enable.auto.offset.store": False,
+                         "fetch.queue.backoff.ms": QUEUE_FULL_BACKOFF_MS})
     try:
         partitions = _topic_partitions(consumer, topic)
         started_s = time.perf_counter()
