@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from compat.bench import report
+from compat.bench import profile, report
 from compat.bench.workloads import FULL_SIZES, PARTITIONS, QUICK_SIZES, SETTLE_S, Processes, \
     Session, Sizes
 from compat.brokers import KAFKA_JVM_OPTIONS, KAFKA_VERSION, BrokerError, kafka_classpath
@@ -52,6 +52,24 @@ def run_rounds(rounds: int, sizes: Sizes, work_dir: Path, processes: Processes,
                 print(f"  FAILED {line}", flush=True)
             print(f"  {broker} session took {time.monotonic() - started_s:.0f} s", flush=True)
     return results, failures
+
+
+def run_profile_session(sizes: Sizes, work_dir: Path, processes: Processes
+                        ) -> tuple[dict[str, profile.ProfileSummary], list[str]]:
+    """One more Gregor session, not counted in the tables, with py-spy recording every
+    workload step. Returns the summaries by workload and the session's failure lines."""
+    print("profile session: gregor (not measured)", flush=True)
+    directory = work_dir / "gregor-profile"
+    profiler = profile.StepProfiler(directory / "py-spy", processes)
+    session = Session("gregor", directory, sizes, processes, commands={},
+                      log=lambda line: print(line, flush=True), around_step=profiler.record)
+    try:
+        session.run()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    for line in session.failures:
+        print(f"  FAILED {line}", flush=True)
+    return profiler.summaries, session.failures
 
 
 def machine_description() -> list[tuple[str, str]]:
@@ -97,10 +115,11 @@ def measurement_notes(sizes: Sizes) -> list[str]:
         "to the last delivery report. ProducerPerformance: Kafka's Java tool (the Java "
         "client's defaults, so idempotent), its final summary line; MB/s is computed as "
         "records/s x record size / 10^6.",
-        "consume: a librdkafka consumer assigns every partition at the earliest offset (no "
-        "group: Gregor has no consumer groups yet, and Kafka's ConsumerPerformance always "
-        "subscribes with a group) and reads back what the librdkafka producer wrote; the "
-        "clock runs from assign() to the last message; the bytes read are checked.",
+        "consume: a librdkafka consumer assigns every partition at the earliest offset and "
+        "reads back what the librdkafka producer wrote; the clock runs from assign() to the "
+        "last message; the bytes read are checked. assign() rather than a group measures "
+        "fetch throughput without the time a group join takes (Kafka's ConsumerPerformance "
+        "always subscribes with a group, so it is not used).",
         f"end-to-end latency: {described['latency']} (first {sizes.latency_warmup_s:g} s not "
         "counted), 100-byte values carrying their send time, acks=all, linger.ms=0, one "
         "partition; producer and assign() consumer in one process; nearest-rank "
@@ -136,21 +155,34 @@ def main(argv: list[str] | None = None) -> int:
                         help="rounds of (Gregor, Kafka) sessions (default 3; 1 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes for a smoke run (default 1 round)")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the rounds, one more Gregor session (not measured) with "
+                             "py-spy recording each workload; the summary goes into the "
+                             "report")
     parser.add_argument("--write-docs", action="store_true",
                         help=f"write {DOCS_PATH.relative_to(REPO_ROOT)}")
+    parser.add_argument("--docs-path", type=Path, default=None,
+                        help="with --write-docs: write this file instead")
     args = parser.parse_args(argv)
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     if rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.docs_path is not None and not args.write_docs:
+        parser.error("--docs-path needs --write-docs")
+    docs_path = (args.docs_path or DOCS_PATH).resolve()
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     command_line = "python -m compat.bench" + (" --quick" if args.quick else "") \
         + (f" --rounds {args.rounds}" if args.rounds is not None else "") \
-        + (" --write-docs" if args.write_docs else "")
+        + (" --profile" if args.profile else "") \
+        + (" --write-docs" if args.write_docs else "") \
+        + (f" --docs-path {args.docs_path}" if args.docs_path is not None else "")
 
     signal.signal(signal.SIGTERM, _interrupted)
     try:
         kafka_classpath()  # fetch Kafka's jars once, before any clock runs
-    except BrokerError as exc:
+        if args.profile:
+            profile.py_spy_path()  # fail now, not after the rounds
+    except (BrokerError, profile.ProfileFailed) as exc:
         print(f"compat.bench: {exc}", file=sys.stderr)
         return 1
     machine = machine_description()
@@ -161,13 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     started_s = time.monotonic()
     try:
         results, failures = run_rounds(rounds, sizes, work_dir, processes, commands)
+        elapsed_min = (time.monotonic() - started_s) / 60  # the measured rounds only
+        profiles = (run_profile_session(sizes, work_dir, processes) if args.profile
+                    else None)
     except KeyboardInterrupt:
         print("compat.bench: interrupted; stopped every process it started", file=sys.stderr)
         return 130
     finally:
         processes.stop_all()
         shutil.rmtree(work_dir, ignore_errors=True)
-    elapsed_min = (time.monotonic() - started_s) / 60
 
     metrics = report.metrics_for(sizes.describe())
     summary = report.summary_rows(metrics, results)
@@ -176,16 +210,20 @@ def main(argv: list[str] | None = None) -> int:
     print(report.text_table(report.ROUND_HEADER, report.round_rows(metrics, results)))
     for line in failures:
         print(f"FAILED {line}")
+    profile_section = "" if profiles is None else profile.render_section(*profiles)
+    if profile_section:
+        print()
+        print(profile_section)
     print(f"{rounds} round(s) in {elapsed_min:.1f} min")
     if args.write_docs:
-        DOCS_PATH.write_text(report.render_document(
+        docs_path.write_text(report.render_document(
             summary=report.markdown_table(report.SUMMARY_HEADER, summary),
             rounds=report.markdown_table(report.ROUND_HEADER,
                                          report.round_rows(metrics, results)),
-            machine=machine + [("whole run", f"{elapsed_min:.1f} min")],
+            machine=machine + [("the measured rounds took", f"{elapsed_min:.1f} min")],
             commands=[("whole benchmark", command_line)]
             + [(workload, command) for workload, command in commands.items()],
             notes=measurement_notes(sizes), failures=failures, command_line=command_line,
-            date=date, rounds_count=rounds))
-        print(f"wrote {DOCS_PATH.relative_to(REPO_ROOT)}")
+            date=date, rounds_count=rounds, profiles=profile_section))
+        print(f"wrote {docs_path}")
     return 0

@@ -5,6 +5,7 @@ ProducerPerformance for the Java client); every process started here is stopped 
 PID, also when a workload fails or the run is interrupted."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -228,13 +229,16 @@ class Session:
     session's measurements; `failures` has one line per workload that failed."""
 
     def __init__(self, name: str, directory: Path, sizes: Sizes, processes: Processes,
-                 commands: dict[str, str], log=print) -> None:
+                 commands: dict[str, str], log=print, around_step=None) -> None:
         self.name = name
         self.directory = directory
         self.sizes = sizes
         self.processes = processes
         self.commands = commands  # workload -> command line, for the docs
         self.log = log
+        # around_step(workload, broker pid) -> context manager that each workload runs
+        # in (e.g. a profiler attached to the broker); None: nothing around it.
+        self.around_step = around_step
         self.values: dict[str, float] = {}
         self.failures: list[str] = []
         self.broker: Broker | None = None
@@ -271,12 +275,15 @@ class Session:
             self.broker.stop()
 
     def _attempt(self, step) -> None:
-        """Runs one workload; a failure is recorded and the next workload still runs,
-        unless the broker itself is gone."""
+        """Runs one workload (inside around_step, if given); a failure is recorded and the
+        next workload still runs, unless the broker itself is gone."""
         workload = step.__name__.lstrip("_")
         self.log(f"  {self.name}: {workload}")
+        around = (contextlib.nullcontext() if self.around_step is None
+                  else self.around_step(workload, self.broker.pid))
         try:
-            step()
+            with around:
+                step()
         except (WorkloadFailed, subprocess.TimeoutExpired, json.JSONDecodeError,
                 ValueError) as exc:
             self.failures.append(f"{workload}: {_one_line(exc)}")
