@@ -6,7 +6,9 @@ then every segment from the log start up to there is rewritten keeping a record 
 when it is the latest for its key; tombstones go once they are older than
 delete.retention.ms. The rewritten files are written as `.cleaned`, renamed `.swap`,
 then put in place of the old segments (PartitionLog holds its lock only for that
-last step). A crash leaves `.cleaned` files (dropped at open) or `.swap` files (the
+last step). Transactional batches and markers are copied as they are (aborted
+transactions are not removed), so the cleaned segment's `.txnindex` is the group's
+entries in order. A crash leaves `.cleaned` files (dropped at open) or `.swap` files (the
 swap is completed at open by `complete_interrupted_swaps`).
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ import crc32c
 from storage.config import LogConfig
 from storage.index import OffsetIndex, TimeIndex
 from storage.segment import INT32_MAX, AppendedBatch, LogSegment, segment_name
+from storage.transaction_index import TXN_INDEX_SUFFIX, AbortedTxn, TransactionIndex
 from wire.records import (
     BATCH_HEADER,
     BATCH_HEADER_SIZE,
@@ -38,6 +41,7 @@ from wire.records import (
 CLEANED_SUFFIX = ".cleaned"
 SWAP_SUFFIX = ".swap"
 SEGMENT_FILE_SUFFIXES = (".log", ".index", ".timeindex")
+ALL_SEGMENT_FILE_SUFFIXES = SEGMENT_FILE_SUFFIXES + (TXN_INDEX_SUFFIX,)
 _LAST_OFFSET_DELTA_AT = 23
 _INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
@@ -54,6 +58,7 @@ class SegmentSnapshot:
     end_offset: int  # the next segment's base offset
     size: int
     largest_timestamp_ms: int  # max record timestamp, else the file's mtime (Kafka's lastModified)
+    aborted_txns: tuple[AbortedTxn, ...] = ()  # its transaction index, read under the log's lock
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,7 @@ def write_cleaned_group(
         TimeIndex(paths[".timeindex"], base_offset, config.segment_index_bytes),
         config.index_interval_bytes,
         now_ms,
+        TransactionIndex(suffixed(directory, base_offset, TXN_INDEX_SUFFIX, CLEANED_SUFFIX), base_offset, []),
     )
     removed = 0
     try:
@@ -214,8 +220,17 @@ def write_cleaned_group(
     # which the tombstone horizon of later passes depends.
     last_modified_ns = max(snapshot.largest_timestamp_ms for snapshot in group) * 1_000_000
     os.utime(paths[".log"], ns=(last_modified_ns, last_modified_ns))
-    for suffix in (".index", ".timeindex", ".log"):
-        os.rename(paths[suffix], suffixed(directory, base_offset, suffix, SWAP_SUFFIX))
+    suffixes = [".index", ".timeindex"]
+    aborted = [entry for snapshot in group for entry in snapshot.aborted_txns]
+    if aborted:
+        txn_index_path = suffixed(directory, base_offset, TXN_INDEX_SUFFIX, CLEANED_SUFFIX)
+        with open(txn_index_path, "wb") as file:
+            file.write(b"".join(entry.pack() for entry in aborted))
+            file.flush()
+            os.fsync(file.fileno())
+        suffixes.append(TXN_INDEX_SUFFIX)
+    for suffix in suffixes + [".log"]:
+        os.rename(suffixed(directory, base_offset, suffix, CLEANED_SUFFIX), suffixed(directory, base_offset, suffix, SWAP_SUFFIX))
     _fsync_directory(directory)
     return size, removed
 
@@ -227,13 +242,16 @@ def _max_timestamp(batch: bytes) -> int:
 def install_swap_files(directory: Path, base_offset: int) -> None:
     """`<base>.{index,timeindex,log}.swap` -> their final names (indexes first, so the
     `.log.swap` that marks an unfinished swap goes last)."""
-    for suffix in (".index", ".timeindex", ".log"):
-        os.replace(suffixed(directory, base_offset, suffix, SWAP_SUFFIX), suffixed(directory, base_offset, suffix, ""))
+    for suffix in (".index", ".timeindex", TXN_INDEX_SUFFIX, ".log"):
+        swap = suffixed(directory, base_offset, suffix, SWAP_SUFFIX)
+        if suffix == TXN_INDEX_SUFFIX and not swap.exists():
+            continue  # no aborted transaction in the group
+        os.replace(swap, suffixed(directory, base_offset, suffix, ""))
     _fsync_directory(directory)
 
 
 def remove_cleaner_files(directory: Path, base_offset: int) -> None:
-    for suffix in SEGMENT_FILE_SUFFIXES:
+    for suffix in ALL_SEGMENT_FILE_SUFFIXES:
         for extra in (CLEANED_SUFFIX, SWAP_SUFFIX):
             suffixed(directory, base_offset, suffix, extra).unlink(missing_ok=True)
 
@@ -258,9 +276,15 @@ def complete_interrupted_swaps(directory: Path) -> list[str]:
             old_base = int(old.stem)
             if old_base == base_offset or base_offset <= old_base < end_offset:
                 replaced.append(old.name)
-                for suffix in SEGMENT_FILE_SUFFIXES:
+                for suffix in ALL_SEGMENT_FILE_SUFFIXES:
+                    if (
+                        suffix == TXN_INDEX_SUFFIX
+                        and old_base == base_offset
+                        and not suffixed(directory, base_offset, suffix, SWAP_SUFFIX).exists()
+                    ):
+                        continue  # installed before the crash (or never needed): it is the cleaned one
                     suffixed(directory, old_base, suffix, "").unlink(missing_ok=True)
-        for suffix in (".index", ".timeindex"):
+        for suffix in (".index", ".timeindex", TXN_INDEX_SUFFIX):
             index_swap = suffixed(directory, base_offset, suffix, SWAP_SUFFIX)
             if index_swap.exists():
                 os.replace(index_swap, suffixed(directory, base_offset, suffix, ""))

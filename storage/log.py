@@ -28,6 +28,7 @@ from storage.config import LogConfig
 from storage.leader_epoch import LeaderEpochCache
 from storage.producer_state import ProducerAppendInfo, ProducerStateManager
 from storage.segment import DELETED_SUFFIX, INT32_MAX, AppendedBatch, LogSegment
+from storage.transaction_index import TXN_INDEX_SUFFIX, AbortedTxn
 from wire.compression import Compression
 from wire.errors import ErrorCode, KafkaError
 from wire.records import (
@@ -38,9 +39,11 @@ from wire.records import (
     MAGIC,
     MAGIC_AT,
     MIN_BATCH_LENGTH,
+    NO_SEQUENCE,
     NO_TIMESTAMP,
     BatchHeader,
     assign_base_offset,
+    build_batch,
     decode_records,
     set_log_append_time,
     set_partition_leader_epoch,
@@ -51,7 +54,10 @@ log = logging.getLogger(__name__)
 PARTITION_METADATA_NAME = "partition.metadata"
 _DIRECTORY_NAME = re.compile(r"^(.+)-(\d+)$")
 _SEGMENT_NAME = re.compile(r"^\d{20}\.log$")
-_CONTROL_VALUE = struct.Struct(">hi")  # version, coordinator_epoch
+_CONTROL_KEY = struct.Struct(">hh")  # version, type (Kafka's ControlRecordType)
+_CONTROL_VALUE = struct.Struct(">hi")  # version, coordinator_epoch (Kafka's EndTransactionMarker)
+CONTROL_TYPE_ABORT = 0
+CONTROL_TYPE_COMMIT = 1
 SNAPSHOTS_TO_KEEP = 2
 
 
@@ -130,6 +136,9 @@ class PartitionLog:
         self._closed = False
         self.cleaner_checkpoint = 0  # first dirty offset for compaction (cleaner-offset-checkpoint)
         self._cleaning = threading.Lock()
+        self._first_unstable_offset: int | None = None
+        self._producer_state.remove_unreplicated_txns(high_watermark)
+        self._update_first_unstable_offset()
 
     # ---- opening and recovery ----
 
@@ -166,7 +175,7 @@ class PartitionLog:
             notes.append(f"log start offset {log_start_offset} is past the recovered end {log_end_offset}")
             for segment in segments:
                 segment.close()
-                for path in (segment.log_path, segment.index_path, segment.time_index_path):
+                for path in segment.file_paths:
                     path.unlink(missing_ok=True)
             segments = [LogSegment.create(directory, log_start_offset, config, now_ms)]
             log_end_offset = log_start_offset
@@ -182,7 +191,9 @@ class PartitionLog:
         if recovered_epoch_starts:
             leader_epochs.persist()
 
-        producer_state = _load_producer_state(directory, segments, log_end_offset, notes)
+        # Kafka rebuilds the transaction index of every segment it recovers.
+        rebuild = [segment for segment in segments if segment.txn_index_stale]
+        producer_state = _load_producer_state(directory, segments, log_end_offset, notes, rebuild)
         if recovered:
             for segment in segments:
                 segment.flush()
@@ -226,6 +237,42 @@ class PartitionLog:
         return self._recovery_point
 
     @property
+    def last_stable_offset(self) -> int:
+        """Kafka's LSO: the first offset of the earliest transaction not yet decided, or
+        decided but with its marker not yet below the high watermark; the high
+        watermark when there is none or it is lower. read_committed fetches stop here."""
+        first_unstable_offset = self._first_unstable_offset
+        high_watermark = self._high_watermark
+        if first_unstable_offset is not None and first_unstable_offset < high_watermark:
+            return first_unstable_offset
+        return high_watermark
+
+    def ongoing_transactions(self) -> dict[int, int]:
+        """producer id -> first offset of its open transaction on this partition."""
+        with self._lock:
+            return {producer_id: first_offset for first_offset, producer_id in self._producer_state.ongoing_txns.items()}
+
+    def aborted_transactions(self, fetch_offset: int, upper_bound_offset: int) -> list[tuple[int, int]]:
+        """(producer id, first offset) of every aborted transaction overlapping
+        [fetch_offset, upper_bound_offset), from the transaction indexes of the segment
+        holding `fetch_offset` onward (Kafka's collectAbortedTransactions)."""
+        with self._lock:
+            self._check_open()
+            slot = max(bisect.bisect_right(self._base_offsets, fetch_offset) - 1, 0)
+            found = []
+            for segment in self._segments[slot:]:
+                entries, complete = segment.txn_index.collect(fetch_offset, upper_bound_offset)
+                found.extend((entry.producer_id, entry.first_offset) for entry in entries)
+                if complete:
+                    break
+            return found
+
+    def _update_first_unstable_offset(self) -> None:
+        # Kafka's maybeIncrementFirstUnstableOffset: never below the log start offset.
+        first = self._producer_state.first_unstable_offset()
+        self._first_unstable_offset = None if first is None else max(first, self._log_start_offset)
+
+    @property
     def size_bytes(self) -> int:
         with self._lock:
             return sum(segment.size for segment in self._segments)
@@ -238,6 +285,12 @@ class PartitionLog:
         """Set the high watermark, kept within [log_start_offset, log_end_offset]."""
         with self._lock:
             self._high_watermark = min(max(offset, self._log_start_offset), self._log_end_offset)
+            # Kafka's onHighWatermarkUpdated: decided transactions whose marker every
+            # replica has stop holding the last stable offset back.
+            if self._producer_state.unreplicated_txns and self._producer_state.remove_unreplicated_txns(
+                self._high_watermark
+            ):
+                self._update_first_unstable_offset()
             return self._high_watermark
 
     def update_config(self, config: LogConfig) -> None:
@@ -273,7 +326,9 @@ class PartitionLog:
                     ErrorCode.RECORD_LIST_TOO_LARGE,
                     f"{len(view)} bytes exceed the segment size {config.segment_bytes}",
                 )
-            producer_append = self._producer_state.start_append(validate=origin is AppendOrigin.CLIENT)
+            producer_append = self._producer_state.start_append(
+                validate=origin is AppendOrigin.CLIENT, check_epochs=origin is AppendOrigin.COORDINATOR
+            )
             next_offset = self._log_end_offset
             base_offsets = []
             for position, header in batches:
@@ -309,10 +364,55 @@ class PartitionLog:
                     AppendedBatch(position, header.size, base_offset + header.last_offset_delta, max_timestamp)
                 )
             self._write(buffer, appended, max(batch.max_timestamp for batch in appended), now_ms)
-            self._producer_state.complete(producer_append)
+            self._complete_producer_append(producer_append)
             self._leader_epochs.assign(leader_epoch, base_offsets[0])
             self._after_append(sum(header.records_count for _, header in batches), now_ms)
             return AppendInfo(base_offsets[0], next_offset - 1, log_append_time_ms, self._log_start_offset)
+
+    def append_marker(
+        self,
+        producer_id: int,
+        producer_epoch: int,
+        *,
+        commit: bool,
+        coordinator_epoch: int,
+        leader_epoch: int,
+        now_ms: int,
+    ) -> AppendInfo:
+        """Write one end-transaction marker (Kafka's WriteTxnMarkers on a partition
+        leader): a transactional control batch of the producer holding one
+        EndTransactionMarker record, appended as the coordinator. It completes the
+        producer's open transaction here, if any (a marker is written either way); an
+        abort is recorded in the transaction index. Refusals: INVALID_PRODUCER_EPOCH
+        for an older producer epoch, TRANSACTION_COORDINATOR_FENCED for an older
+        coordinator epoch than the producer's last marker carried."""
+        key = _CONTROL_KEY.pack(0, CONTROL_TYPE_COMMIT if commit else CONTROL_TYPE_ABORT)
+        value = _CONTROL_VALUE.pack(0, coordinator_epoch)
+        marker = bytearray(
+            build_batch(
+                [(key, value, [], now_ms)],
+                producer_id=producer_id,
+                producer_epoch=producer_epoch,
+                base_sequence=NO_SEQUENCE,
+                is_transactional=True,
+                is_control=True,
+            )
+        )
+        return self.append(marker, leader_epoch=leader_epoch, now_ms=now_ms, origin=AppendOrigin.COORDINATOR)
+
+    def _complete_producer_append(self, producer_append: ProducerAppendInfo) -> None:
+        """Apply an append's producer state (after its write); aborts go to the
+        transaction index of the segment the markers went to (the active one)."""
+        completed = self._producer_state.complete(producer_append)
+        if not completed and not producer_append.started_txns:
+            return
+        segment = self._segments[-1]
+        for txn, last_stable_offset in completed:
+            if txn.is_aborted:
+                segment.txn_index.append(
+                    AbortedTxn(txn.producer_id, txn.first_offset, txn.last_offset, last_stable_offset)
+                )
+        self._update_first_unstable_offset()
 
     def append_as_follower(self, records: bytes | bytearray | memoryview, *, now_ms: int) -> AppendInfo:
         """Append batches fetched from the leader as they are (offsets and leader epochs
@@ -341,7 +441,7 @@ class PartitionLog:
                 appended.append(AppendedBatch(position, header.size, header.last_offset, header.max_timestamp))
                 expected = header.next_offset
             self._write(view, appended, max(batch.max_timestamp for batch in appended), now_ms)
-            self._producer_state.complete(producer_append)
+            self._complete_producer_append(producer_append)
             for _, header in batches:
                 self._leader_epochs.assign(header.partition_leader_epoch, header.base_offset)
             self._after_append(sum(header.records_count for _, header in batches), now_ms)
@@ -433,8 +533,12 @@ class PartitionLog:
         max_timestamp: int,
     ) -> None:
         if header.is_control:
-            coordinator_epoch = _control_coordinator_epoch(view[position : position + header.size])
-            producer_append.append_end_transaction_marker(header, coordinator_epoch, max_timestamp)
+            marker = _end_transaction_marker(view[position : position + header.size])
+            if marker is not None:
+                is_commit, coordinator_epoch = marker
+                producer_append.append_end_transaction_marker(
+                    header, coordinator_epoch, max_timestamp, offset=first_offset, is_commit=is_commit
+                )
         else:
             producer_append.append_data_batch(header, first_offset, last_offset, max_timestamp)
 
@@ -605,6 +709,7 @@ class PartitionLog:
             if offset > self._log_start_offset:
                 self._log_start_offset = offset
                 self._leader_epochs.truncate_from_start(offset)
+                self._on_log_start_offset_incremented()
             self._delete_segments(self._log_start_offset_breached, self._last_flush_ms if now_ms is None else now_ms)
             return self._log_start_offset
 
@@ -657,10 +762,16 @@ class PartitionLog:
         if self._segments[0].base_offset > self._log_start_offset:
             self._log_start_offset = self._segments[0].base_offset
             self._leader_epochs.truncate_from_start(self._log_start_offset)
+            self._on_log_start_offset_incremented()
         self._high_watermark = max(self._high_watermark, self._log_start_offset)
         self._recovery_point = max(self._recovery_point, self._log_start_offset)
         self._prune_snapshots()
         return len(deletable)
+
+    def _on_log_start_offset_incremented(self) -> None:
+        # Kafka's onLogStartOffsetIncremented + maybeIncrementFirstUnstableOffset.
+        self._producer_state.remove_unreplicated_txns(self._log_start_offset)
+        self._update_first_unstable_offset()
 
     def _delete_due_files(self, now_ms: int) -> None:
         due = [entry for entry in self._pending_deletes if entry[0] <= now_ms]
@@ -736,7 +847,9 @@ class PartitionLog:
         dirty segments) or None. Whole inactive segments below the high watermark and
         older than min.compaction.lag.ms are cleanable."""
         config = self._config
-        first_uncleanable_offset = min(self._segments[-1].base_offset, self._high_watermark)
+        # Kafka's cleaner never cleans past the first unstable offset: control batches
+        # and open transactions above the last stable offset stay as written.
+        first_uncleanable_offset = min(self._segments[-1].base_offset, self.last_stable_offset)
         first_dirty_offset = self.cleaner_checkpoint
         if not self._log_start_offset <= first_dirty_offset <= self._log_end_offset:
             first_dirty_offset = self._log_start_offset
@@ -747,7 +860,7 @@ class PartitionLog:
                 break
             snapshot = cleaner.SegmentSnapshot(
                 segment, segment.file, segment.base_offset, next_segment.base_offset, segment.size,
-                _largest_timestamp(segment),
+                _largest_timestamp(segment), tuple(segment.txn_index.entries),
             )
             if next_segment.base_offset <= first_dirty_offset:
                 clean_part.append(snapshot)
@@ -820,7 +933,7 @@ class PartitionLog:
         self._log_start_offset = offset
         self._leader_epochs.entries = []
         self._leader_epochs.persist()
-        self._producer_state.producers = {}
+        self._producer_state.clear()
         self._producer_state.delete_snapshots(below=2**63 - 1)
         self._after_truncation(now_ms)
 
@@ -840,7 +953,11 @@ class PartitionLog:
         self._recovery_point = min(self._recovery_point, self._log_end_offset)
         self._leader_epochs.truncate_from_end(self._log_end_offset)
         notes: list[str] = []
+        # As Kafka's truncateAndReload: producer state and its transactions come back
+        # from the newest snapshot at or below the new end plus the batches after it.
         self._producer_state = _load_producer_state(self.directory, self._segments, self._log_end_offset, notes)
+        self._producer_state.remove_unreplicated_txns(self._high_watermark)
+        self._update_first_unstable_offset()
         for note in notes:
             log.warning("%s-%d: %s", self.topic, self.partition, note)
 
@@ -926,12 +1043,20 @@ def _largest_timestamp(segment: LogSegment) -> int:
     return int(os.stat(segment.file.fileno()).st_mtime * 1000)
 
 
-def _control_coordinator_epoch(batch: memoryview) -> int:
+def _end_transaction_marker(batch: memoryview) -> tuple[bool, int] | None:
+    """(is_commit, coordinator_epoch) of a control batch's EndTransactionMarker; None
+    for a control batch emptied by the cleaner (Kafka ignores those)."""
     records = decode_records(batch)
-    if not records or records[0].value is None or len(records[0].value) < _CONTROL_VALUE.size:
-        raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "control batch without an end-transaction marker value")
-    _, coordinator_epoch = _CONTROL_VALUE.unpack_from(records[0].value)
-    return coordinator_epoch
+    if not records:
+        return None
+    key, value = records[0].key, records[0].value
+    if key is None or len(key) < _CONTROL_KEY.size or value is None or len(value) < _CONTROL_VALUE.size:
+        raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "control batch without an end-transaction marker")
+    _, control_type = _CONTROL_KEY.unpack_from(key)
+    if control_type not in (CONTROL_TYPE_ABORT, CONTROL_TYPE_COMMIT):
+        raise KafkaError(ErrorCode.INVALID_RECORD, f"control record type {control_type} is not a transaction marker")
+    _, coordinator_epoch = _CONTROL_VALUE.unpack_from(value)
+    return control_type == CONTROL_TYPE_COMMIT, coordinator_epoch
 
 
 def _reconcile_topic_id(directory: Path, topic_id: uuid.UUID | None) -> uuid.UUID | None:
@@ -960,7 +1085,7 @@ def _remove_leftovers(directory: Path) -> None:
         name = path.name
         if name.endswith((DELETED_SUFFIX, ".tmp", ".cleaned", ".swap")):
             path.unlink(missing_ok=True)
-        elif name.endswith((".index", ".timeindex")) and path.stem not in log_stems:
+        elif name.endswith((".index", ".timeindex", TXN_INDEX_SUFFIX)) and path.stem not in log_stems:
             path.unlink(missing_ok=True)
 
 
@@ -982,17 +1107,17 @@ def _load_segments(
         if index >= recover_from or index_problem is not None:
             if index_problem is not None:
                 notes.append(f"rebuilt the indexes of segment {segment.log_path.name} ({index_problem})")
-            truncated, reason = segment.recover(segment.base_offset)
+            truncated, reason = _recover_segment(segment)
         elif is_last:
             tail_problem = segment.scan_tail(segment.offset_index.lookup(2**63 - 1)[1])
             if tail_problem is not None:
-                truncated, reason = segment.recover(segment.base_offset)
+                truncated, reason = _recover_segment(segment)
         if reason is not None:
             dropped = segments[index + 1 :]
             dropped_bytes = sum(later.size for later in dropped)
             for later in dropped:
                 later.close()
-                for path in (later.log_path, later.index_path, later.time_index_path):
+                for path in later.file_paths:
                     path.unlink(missing_ok=True)
             message = (
                 f"truncated segment {segment.log_path.name} to {segment.size} bytes (log end offset "
@@ -1005,38 +1130,76 @@ def _load_segments(
     return segments
 
 
+def _recover_segment(segment: LogSegment) -> tuple[int, str | None]:
+    """LogSegment.recover, with the transaction index emptied for the rebuild that
+    `_load_producer_state` does from the producer state (as Kafka's recover)."""
+    segment.txn_index.reset()
+    segment.txn_index_stale = True
+    return segment.recover(segment.base_offset)
+
+
 def _load_producer_state(
-    directory: Path, segments: list[LogSegment], log_end_offset: int, notes: list[str]
+    directory: Path,
+    segments: list[LogSegment],
+    log_end_offset: int,
+    notes: list[str],
+    rebuild_txn_indexes: list[LogSegment] = (),  # type: ignore[assignment]
 ) -> ProducerStateManager:
     """Latest Kafka-format snapshot at or below the log end, then the batch headers
-    after it (or all of them without a snapshot)."""
+    after it (or all of them without a snapshot), batch by batch, so the ongoing
+    transactions and the last stable offset of each completion come out as they were.
+    The transaction indexes of `rebuild_txn_indexes` (emptied) get their aborts back:
+    the replay then starts from a snapshot at or below the first of them."""
     manager = ProducerStateManager(directory)
     manager.delete_snapshots(above=log_end_offset)
+    rebuild = {id(segment) for segment in rebuild_txn_indexes}
+    replay_limit = min((segment.base_offset for segment in rebuild_txn_indexes), default=log_end_offset)
     replay_from = segments[0].base_offset
     for offset in reversed(manager.snapshot_offsets()):
+        if offset > replay_limit:
+            continue
         try:
             manager.load_snapshot(offset)
         except (ValueError, OSError) as exc:
             notes.append(f"ignored producer snapshot {offset:020d}.snapshot ({exc})")
             manager.snapshot_path(offset).unlink(missing_ok=True)
-            manager.producers = {}
+            manager.clear()
             continue
         replay_from = offset
         break
+    for segment in rebuild_txn_indexes:
+        segment.txn_index_stale = False
     if replay_from >= log_end_offset:
         return manager
-    append = manager.start_append(validate=False)
     base_offsets = [segment.base_offset for segment in segments]
     first = max(bisect.bisect_right(base_offsets, replay_from) - 1, 0)
+    # One append for the whole replay, except in segments being re-indexed: there
+    # batch by batch, so each abort gets the last stable offset of its moment.
+    append = manager.start_append(validate=False)
     for segment in segments[first:]:
+        rebuilding = id(segment) in rebuild
+        if rebuilding:
+            manager.complete(append)
+            append = manager.start_append(validate=False)
         _, position = segment.offset_index.lookup(replay_from)
         for batch_position, header in segment.iter_headers(position):
             if header.producer_id < 0 or header.last_offset < replay_from:
                 continue
             if header.is_control:
-                batch = memoryview(segment.read_bytes(batch_position, header.size))
-                append.append_end_transaction_marker(header, _control_coordinator_epoch(batch), header.max_timestamp)
+                marker = _end_transaction_marker(memoryview(segment.read_bytes(batch_position, header.size)))
+                if marker is None:
+                    continue
+                append.append_end_transaction_marker(
+                    header, marker[1], header.max_timestamp, offset=header.base_offset, is_commit=marker[0]
+                )
             else:
                 append.append_data_batch(header, header.base_offset, header.last_offset, header.max_timestamp)
+            if rebuilding:
+                for txn, last_stable_offset in manager.complete(append):
+                    if txn.is_aborted:
+                        segment.txn_index.append(
+                            AbortedTxn(txn.producer_id, txn.first_offset, txn.last_offset, last_stable_offset)
+                        )
+                append = manager.start_append(validate=False)
     manager.complete(append)
     return manager

@@ -1,6 +1,12 @@
 """Idempotent/transactional producer state per partition, after Kafka's
 ProducerStateManager / ProducerAppendInfo, and its `<offset>.snapshot` file format.
 
+Transactions: a transactional data batch opens a transaction of its producer (its
+first offset); an end-transaction marker completes it. A completed transaction stays
+"unreplicated" until the high watermark passes its marker: the first offset of the
+earliest ongoing or unreplicated transaction is the first unstable offset, which
+bounds the last stable offset (Kafka's firstUnstableOffset).
+
 Snapshot file (version 1): int16 version, uint32 CRC32C of what follows, int32 entry
 count, then per producer: int64 producer_id, int16 epoch, int32 last_sequence,
 int64 last_offset, int32 offset_delta, int64 timestamp, int32 coordinator_epoch,
@@ -53,6 +59,14 @@ class BatchMetadata:
         return self.last_offset - self.offset_delta
 
 
+@dataclass(frozen=True)
+class CompletedTxn:
+    producer_id: int
+    first_offset: int
+    last_offset: int  # the marker's offset
+    is_aborted: bool
+
+
 @dataclass
 class ProducerStateEntry:
     producer_id: int
@@ -102,12 +116,19 @@ class ProducerStateEntry:
 
 class ProducerAppendInfo:
     """The producer-state changes of one append, checked batch by batch and applied to
-    the manager only once the whole append is accepted."""
+    the manager only once the whole append is accepted.
 
-    def __init__(self, manager: "ProducerStateManager", *, validate: bool) -> None:
+    `validate`: a client's append (Kafka's AppendOrigin.CLIENT), every check;
+    `check_epochs`: a coordinator's append (AppendOrigin.COORDINATOR), producer and
+    coordinator epochs only; neither: replication and recovery, no checks."""
+
+    def __init__(self, manager: "ProducerStateManager", *, validate: bool, check_epochs: bool = False) -> None:
         self._manager = manager
         self._validate = validate
+        self._check_epochs = validate or check_epochs
         self.updated: dict[int, ProducerStateEntry] = {}
+        self.started_txns: list[tuple[int, int]] = []  # (first offset, producer id)
+        self.completed_txns: list[CompletedTxn] = []
 
     def _entry(self, producer_id: int) -> ProducerStateEntry:
         entry = self.updated.get(producer_id)
@@ -120,32 +141,44 @@ class ProducerAppendInfo:
     def append_data_batch(self, header: BatchHeader, first_offset: int, last_offset: int, timestamp: int) -> None:
         """`timestamp`: the batch's max timestamp as stored (the append time for LogAppendTime)."""
         entry = self._entry(header.producer_id)
-        if self._validate:
+        if self._check_epochs:
             self._check_epoch(entry, header)
+        if self._validate:
             self._check_sequence(entry, header)
         entry.add_batch(header.producer_epoch, header.last_sequence, last_offset, last_offset - first_offset, timestamp)
         if entry.current_txn_first_offset is not None and not header.is_transactional:
-            if self._validate:
+            if self._check_epochs:
                 raise KafkaError(
                     ErrorCode.INVALID_TXN_STATE,
                     f"non-transactional write from producer {header.producer_id} during its transaction",
                 )
         elif entry.current_txn_first_offset is None and header.is_transactional:
             entry.current_txn_first_offset = first_offset
+            self.started_txns.append((first_offset, header.producer_id))
 
-    def append_end_transaction_marker(self, header: BatchHeader, coordinator_epoch: int, timestamp: int) -> None:
+    def append_end_transaction_marker(
+        self, header: BatchHeader, coordinator_epoch: int, timestamp: int, *, offset: int, is_commit: bool
+    ) -> CompletedTxn | None:
+        """Kafka's appendEndTxnMarker: the transaction the marker at `offset` completes,
+        None when its producer had none open here (the marker is still written)."""
         entry = self._entry(header.producer_id)
-        if self._validate:
+        if self._check_epochs:
             self._check_epoch(entry, header)
             if coordinator_epoch < entry.coordinator_epoch:
                 raise KafkaError(
                     ErrorCode.TRANSACTION_COORDINATOR_FENCED,
-                    f"coordinator epoch {coordinator_epoch} < {entry.coordinator_epoch} for producer {header.producer_id}",
+                    f"invalid coordinator epoch for producer {header.producer_id} at offset {offset}: "
+                    f"{coordinator_epoch} (zombie), {entry.coordinator_epoch} (current)",
                 )
+        completed = None
+        if entry.current_txn_first_offset is not None:
+            completed = CompletedTxn(header.producer_id, entry.current_txn_first_offset, offset, not is_commit)
+            self.completed_txns.append(completed)
         entry.update_epoch(header.producer_epoch)
         entry.coordinator_epoch = coordinator_epoch
         entry.current_txn_first_offset = None
         entry.last_timestamp = timestamp
+        return completed
 
     @staticmethod
     def _check_epoch(entry: ProducerStateEntry, header: BatchHeader) -> None:
@@ -185,16 +218,62 @@ class ProducerStateManager:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.producers: dict[int, ProducerStateEntry] = {}
+        # first offset -> producer id, in first-offset order (transactions start in
+        # offset order; a load sorts them).
+        self.ongoing_txns: dict[int, int] = {}
+        # first offset -> (producer id, marker offset): decided, marker not yet below
+        # the high watermark.
+        self.unreplicated_txns: dict[int, tuple[int, int]] = {}
 
-    def start_append(self, *, validate: bool) -> ProducerAppendInfo:
-        return ProducerAppendInfo(self, validate=validate)
+    def start_append(self, *, validate: bool, check_epochs: bool = False) -> ProducerAppendInfo:
+        return ProducerAppendInfo(self, validate=validate, check_epochs=check_epochs)
 
     def find_duplicate(self, header: BatchHeader) -> BatchMetadata | None:
         entry = self.producers.get(header.producer_id)
         return entry.find_duplicate(header) if entry is not None else None
 
-    def complete(self, append: ProducerAppendInfo) -> None:
+    def complete(self, append: ProducerAppendInfo) -> list[tuple[CompletedTxn, int]]:
+        """Apply an accepted append. Returns each transaction it completed with the
+        last stable offset at its completion (for the transaction index, as Kafka's
+        lastStableOffset(completedTxn): the next other ongoing transaction's first
+        offset, else the marker's offset + 1)."""
         self.producers.update(append.updated)
+        if not append.started_txns and not append.completed_txns:
+            return []
+        for first_offset, producer_id in append.started_txns:
+            self.ongoing_txns[first_offset] = producer_id
+        completed = []
+        for txn in append.completed_txns:
+            last_stable_offset = next(
+                (first for first, producer_id in self.ongoing_txns.items() if producer_id != txn.producer_id),
+                txn.last_offset + 1,
+            )
+            self.ongoing_txns.pop(txn.first_offset, None)
+            self.unreplicated_txns[txn.first_offset] = (txn.producer_id, txn.last_offset)
+            completed.append((txn, last_stable_offset))
+        return completed
+
+    def first_unstable_offset(self) -> int | None:
+        """The first offset of the earliest ongoing or unreplicated transaction."""
+        first = next(iter(self.ongoing_txns), None)
+        if self.unreplicated_txns:
+            earliest_unreplicated = min(self.unreplicated_txns)
+            if first is None or earliest_unreplicated < first:
+                first = earliest_unreplicated
+        return first
+
+    def remove_unreplicated_txns(self, offset: int) -> bool:
+        """Forget the completed transactions whose marker is below `offset` (the high
+        watermark or the log start offset passed it). True if any went."""
+        below = [first for first, (_, last_offset) in self.unreplicated_txns.items() if last_offset < offset]
+        for first in below:
+            del self.unreplicated_txns[first]
+        return bool(below)
+
+    def clear(self) -> None:
+        self.producers = {}
+        self.ongoing_txns = {}
+        self.unreplicated_txns = {}
 
     def remove_expired(self, now_ms: int, expiration_ms: int) -> list[int]:
         """Kafka's producer.id.expiration.ms: forget producers idle that long and
@@ -267,6 +346,12 @@ class ProducerStateManager:
                 entry.batches.append(BatchMetadata(last_sequence, last_offset, offset_delta, timestamp))
             producers[producer_id] = entry
         self.producers = producers
+        self.ongoing_txns = {
+            entry.current_txn_first_offset: producer_id
+            for producer_id, entry in sorted(producers.items(), key=lambda item: item[1].current_txn_first_offset or 0)
+            if entry.current_txn_first_offset is not None
+        }
+        self.unreplicated_txns = {}
 
     def delete_snapshots(self, *, below: int | None = None, above: int | None = None) -> None:
         for offset in self.snapshot_offsets():

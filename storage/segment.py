@@ -1,4 +1,5 @@
-"""One log segment: `<base offset>.log` plus its `.index` and `.timeindex`.
+"""One log segment: `<base offset>.log` plus its `.index` and `.timeindex`, and a
+`.txnindex` once it holds an abort marker.
 
 Batches are appended as stored bytes; everything the segment learns about them comes
 from their 61-byte headers. Reads and scans use os.pread / mmap over the file.
@@ -17,6 +18,7 @@ import crc32c
 
 from storage.config import LogConfig
 from storage.index import CorruptIndexError, OffsetIndex, TimeIndex
+from storage.transaction_index import TXN_INDEX_SUFFIX, CorruptTransactionIndexError, TransactionIndex
 from wire.records import (
     BATCH_HEADER,
     BATCH_HEADER_SIZE,
@@ -57,6 +59,7 @@ class LogSegment:
         time_index: TimeIndex,
         index_interval_bytes: int,
         created_ms: int,
+        txn_index: TransactionIndex | None = None,
     ) -> None:
         self.directory = directory
         self.base_offset = base_offset
@@ -64,6 +67,9 @@ class LogSegment:
         self.size = size
         self.offset_index = offset_index
         self.time_index = time_index
+        self.txn_index = txn_index or TransactionIndex(
+            directory / (segment_name(base_offset) + TXN_INDEX_SUFFIX), base_offset, []
+        )
         self.index_interval_bytes = index_interval_bytes
         self.created_ms = created_ms
         self.bytes_since_last_index_entry = 0
@@ -73,6 +79,7 @@ class LogSegment:
         self.next_offset = base_offset  # exact for the active segment and after a scan
         self.preallocated_bytes = 0
         self.recovered_epoch_starts: list[tuple[int, int]] = []  # (leader epoch, first offset) seen by recover()
+        self.txn_index_stale = False  # emptied by recovery, to be rebuilt from the producer state
 
     # ---- files ----
 
@@ -88,11 +95,20 @@ class LogSegment:
     def time_index_path(self) -> Path:
         return self.directory / (segment_name(self.base_offset) + ".timeindex")
 
+    @property
+    def txn_index_path(self) -> Path:
+        return self.directory / (segment_name(self.base_offset) + TXN_INDEX_SUFFIX)
+
+    @property
+    def file_paths(self) -> tuple[Path, ...]:
+        """Every file the segment may have under its live names."""
+        return (self.log_path, self.index_path, self.time_index_path, self.txn_index_path)
+
     @classmethod
     def create(cls, directory: Path, base_offset: int, config: LogConfig, now_ms: int) -> "LogSegment":
         """A new empty active segment (any files of that name are replaced)."""
         name = segment_name(base_offset)
-        for suffix in (".log", ".index", ".timeindex"):
+        for suffix in (".log", ".index", ".timeindex", TXN_INDEX_SUFFIX):
             (directory / (name + suffix)).unlink(missing_ok=True)
         file = io.FileIO(directory / (name + ".log"), "w+")
         offset_index = OffsetIndex(directory / (name + ".index"), base_offset, config.segment_index_bytes)
@@ -127,7 +143,17 @@ class LogSegment:
             problem = problem or f"corrupt time index: {exc}"
             time_index_path.unlink()
             time_index = TimeIndex(time_index_path, base_offset, config.segment_index_bytes)
-        segment = cls(directory, base_offset, file, size, offset_index, time_index, config.index_interval_bytes, now_ms)
+        txn_index_path = directory / (log_path.stem + TXN_INDEX_SUFFIX)
+        try:
+            txn_index = TransactionIndex.open(txn_index_path, base_offset)
+        except CorruptTransactionIndexError as exc:
+            # Rebuilt from the log with the producer state (PartitionLog.open).
+            problem = problem or f"corrupt transaction index: {exc}"
+            txn_index_path.unlink()
+            txn_index = TransactionIndex(txn_index_path, base_offset, [])
+        segment = cls(
+            directory, base_offset, file, size, offset_index, time_index, config.index_interval_bytes, now_ms, txn_index
+        )
         last_time_entry = time_index.last_entry()
         if last_time_entry is not None:
             segment.max_timestamp, segment.offset_of_max_timestamp = last_time_entry
@@ -155,12 +181,14 @@ class LogSegment:
         os.fsync(self.file.fileno())
         self.offset_index.flush()
         self.time_index.flush()
+        self.txn_index.flush()
 
     def close(self) -> None:
         """Close the index files and let go of the log file: it closes as soon as no
         FileSlice still reads it (at once when none does)."""
         self.offset_index.close()
         self.time_index.close()
+        self.txn_index.close()
         self.file = None  # type: ignore[assignment]  # the segment is unusable from here on
 
     def rename_to_deleted(self) -> None:
@@ -168,12 +196,14 @@ class LogSegment:
         os.rename(self.log_path, str(self.log_path) + DELETED_SUFFIX)
         self.offset_index.rename(Path(str(self.index_path) + DELETED_SUFFIX))
         self.time_index.rename(Path(str(self.time_index_path) + DELETED_SUFFIX))
+        self.txn_index.rename(Path(str(self.txn_index_path) + DELETED_SUFFIX))
 
     def delete_files(self) -> None:
         """Unlink the (renamed) files. The log file object is left to the garbage collector,
         so a FileSlice still holding it can finish reading."""
         self.offset_index.close()
         self.time_index.close()
+        self.txn_index.delete()
         for path in (str(self.log_path) + DELETED_SUFFIX, self.offset_index.path, self.time_index.path):
             Path(path).unlink(missing_ok=True)
 
@@ -299,6 +329,7 @@ class LogSegment:
         if last_entry is not None:
             self.max_timestamp, self.offset_of_max_timestamp = last_entry
         self.scan_tail(last_indexed_position)
+        self.txn_index.truncate_to(self.next_offset)  # Kafka's txnIndex.truncateTo: markers cut off go
 
     # ---- recovery ----
 
