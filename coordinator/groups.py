@@ -95,6 +95,23 @@ class Outcome(Generic[T]):
     records: list[CoordinatorRecord]  # appended before any answer below is sent
     response: T
     replies: list[tuple[Any, dict]] = field(default_factory=list)
+    # Transaction markers to write after `records` (TransactionCoordinator only):
+    # coordinator.transactions.MarkerRequest each.
+    markers: list = field(default_factory=list)
+    # (producer_id, producer_epoch): `records` must be appended as a transactional batch
+    # of that producer (TxnOffsetCommit), ended later by its transaction marker.
+    transactional: tuple[int, int] | None = None
+
+
+class LoadedRecord(NamedTuple):
+    """One entry of a __consumer_offsets partition for load(): a record (control None)
+    with the producer id of a transactional batch (None otherwise), or a transaction
+    marker (control True: commit, False: abort; key and value unused) of producer_id."""
+
+    key: bytes | None
+    value: bytes | None
+    producer_id: int | None = None
+    control: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +249,13 @@ class GroupCoordinator:
         self._groups: dict[str, ClassicGroup] = {}
         # group id -> topic -> partition -> committed offset
         self._offsets: dict[str, dict[str, dict[int, OffsetAndMetadata]]] = {}
+        # Transactional offsets waiting for their marker (Kafka's
+        # pendingTransactionalOffsets): producer id -> group -> topic -> partition ->
+        # (offset, replay sequence). The sequence orders them against plain commits as
+        # Kafka's record offsets do: the most recent record wins at commit.
+        self._pending_offsets: dict[int, dict[str, dict[str, dict[int, tuple[OffsetAndMetadata, int]]]]] = {}
+        self._offset_sequences: dict[tuple[str, str, int], int] = {}
+        self._replay_sequence = 0
         self._partitions: dict[int, PartitionState] = {}
         self._timers = _Timers()
         self._now_ms = 0
@@ -265,12 +289,22 @@ class GroupCoordinator:
             self._schedule_retention_check()
         return self._outcome(effects, None)
 
-    def load(self, partition: int, records: Iterable[tuple[bytes, bytes | None]],
+    def load(self, partition: int, records: Iterable[tuple[bytes, bytes | None] | LoadedRecord],
              now_ms: int) -> Outcome[None]:
-        """Replay every (key, value) of the partition's log in offset order, then serve it."""
+        """Replay the partition's log in offset order, then serve it. Each item is a
+        (key, value) record outside transactions or a LoadedRecord: a record of a
+        transactional batch (its offsets stay pending until the producer's marker) or a
+        transaction marker (which commits or drops that producer's pending offsets)."""
         self.begin_loading(partition)
-        for key, value in records:
-            self.replay(key, value)
+        for item in records:
+            if isinstance(item, LoadedRecord):
+                if item.control is not None:
+                    self._replay_marker(item.producer_id, item.control, partition)
+                else:
+                    self.replay(item.key, item.value, item.producer_id)
+            else:
+                key, value = item
+                self.replay(key, value)
         return self.finish_loading(partition, now_ms)
 
     def unload(self, partition: int, now_ms: int) -> Outcome[None]:
@@ -293,10 +327,12 @@ class GroupCoordinator:
                         effects.reply(token, _sync_response(ErrorCode.NOT_COORDINATOR))
             del self._groups[group.group_id]
             self._offsets.pop(group.group_id, None)
+            self._drop_pending_offsets(group.group_id)
             self._timers.cancel_group(group.group_id)
         for group_id in [group_id for group_id, group in self._consumer.groups.items()
                          if group.partition == partition]:
             self._offsets.pop(group_id, None)
+            self._drop_pending_offsets(group_id)
         self._consumer.unload(partition)
         return self._outcome(effects, None)
 
@@ -310,25 +346,41 @@ class GroupCoordinator:
 
     # -- replay -------------------------------------------------------------------------
 
-    def replay(self, key: bytes, value: bytes | None) -> None:
-        """Apply one __consumer_offsets record. Record types other than offset commits,
-        group metadata and KIP-848 consumer groups (share groups) are skipped, as Kafka's
-        loader skips types it does not know. Raises GroupRecordError for malformed bytes."""
+    def replay(self, key: bytes, value: bytes | None, producer_id: int | None = None) -> None:
+        """Apply one __consumer_offsets record; producer_id: that of the transactional
+        batch holding it (its offset commit stays pending until the marker), None for a
+        plain batch. Record types other than offset commits, group metadata and KIP-848
+        consumer groups (share groups) are skipped, as Kafka's loader skips types it does
+        not know. Raises GroupRecordError for malformed bytes."""
         decoded_key = decode_key(key)
         if decoded_key is None:
             return
-        self._replay(decoded_key, decode_value(decoded_key, value))
+        self._replay(decoded_key, decode_value(decoded_key, value), producer_id)
 
-    def _replay(self, key: GroupRecordKey, value: GroupRecordValue | None) -> None:
+    def _replay(self, key: GroupRecordKey, value: GroupRecordValue | None,
+                producer_id: int | None = None) -> None:
         if isinstance(key, OffsetCommitKey):
-            self._replay_offset_commit(key, value)
+            self._replay_offset_commit(key, value, producer_id)
         elif is_consumer_group_key(key):
             self._consumer.replay(key, value)
         else:
             self._replay_group_metadata(key, value)
 
-    def _replay_offset_commit(self, key: OffsetCommitKey, value: OffsetCommitValue | None) -> None:
+    def _replay_offset_commit(self, key: OffsetCommitKey, value: OffsetCommitValue | None,
+                              producer_id: int | None = None) -> None:
+        self._replay_sequence += 1
         if value is None:
+            # A tombstone removes the pending transactional offsets of the partition too.
+            self._offset_sequences.pop((key.group, key.topic, key.partition), None)
+            for producer_id_, by_group in list(self._pending_offsets.items()):
+                by_topic = by_group.get(key.group)
+                if by_topic is not None and by_topic.get(key.topic, {}).pop(key.partition, None) is not None:
+                    if not by_topic[key.topic]:
+                        del by_topic[key.topic]
+                    if not by_topic:
+                        del by_group[key.group]
+                    if not by_group:
+                        del self._pending_offsets[producer_id_]
             by_topic = self._offsets.get(key.group)
             if by_topic is not None and key.partition in by_topic.get(key.topic, {}):
                 del by_topic[key.topic][key.partition]
@@ -342,13 +394,53 @@ class GroupCoordinator:
             # classic group with no protocol type.
             self._groups[key.group] = ClassicGroup(
                 key.group, self.partition_for(key.group), GroupState.EMPTY, None)
-        self._offsets.setdefault(key.group, {}).setdefault(key.topic, {})[key.partition] = OffsetAndMetadata(
+        committed = OffsetAndMetadata(
             committed_offset=value.offset,
             leader_epoch=None if value.leader_epoch == NO_LEADER_EPOCH else value.leader_epoch,
             metadata=value.metadata,
             commit_timestamp_ms=value.commit_timestamp_ms,
             expire_timestamp_ms=None if value.expire_timestamp_ms == NO_TIMESTAMP else value.expire_timestamp_ms,
         )
+        if producer_id is not None:
+            (self._pending_offsets.setdefault(producer_id, {}).setdefault(key.group, {})
+             .setdefault(key.topic, {}))[key.partition] = (committed, self._replay_sequence)
+            return
+        self._offsets.setdefault(key.group, {}).setdefault(key.topic, {})[key.partition] = committed
+        self._offset_sequences[(key.group, key.topic, key.partition)] = self._replay_sequence
+
+    def _replay_marker(self, producer_id: int, commit: bool, partition: int) -> None:
+        """A transaction marker of producer_id in __consumer_offsets partition `partition`:
+        commit moves its pending offsets of the groups there into the committed offsets
+        (unless a later plain commit of the same partition exists), abort drops them
+        (Kafka's replayEndTransactionMarker)."""
+        by_group = self._pending_offsets.get(producer_id)
+        if by_group is None:
+            return
+        for group_id in [group_id for group_id in by_group if self.partition_for(group_id) == partition]:
+            by_topic = by_group.pop(group_id)
+            if not commit:
+                continue
+            for topic, by_partition in by_topic.items():
+                for topic_partition, (committed, sequence) in by_partition.items():
+                    existing = self._offset_sequences.get((group_id, topic, topic_partition))
+                    if existing is None or sequence > existing:
+                        self._offsets.setdefault(group_id, {}).setdefault(topic, {})[topic_partition] = committed
+                        self._offset_sequences[(group_id, topic, topic_partition)] = sequence
+        if not by_group:
+            del self._pending_offsets[producer_id]
+
+    def _drop_pending_offsets(self, group_id: str) -> None:
+        for producer_id in list(self._pending_offsets):
+            self._pending_offsets[producer_id].pop(group_id, None)
+            if not self._pending_offsets[producer_id]:
+                del self._pending_offsets[producer_id]
+
+    def _has_pending_offset(self, group_id: str, topic: str, partition: int) -> bool:
+        return any(partition in by_group.get(group_id, {}).get(topic, {})
+                   for by_group in self._pending_offsets.values())
+
+    def _has_open_transactions(self, group_id: str) -> bool:
+        return any(group_id in by_group for by_group in self._pending_offsets.values())
 
     def _replay_group_metadata(self, key: GroupMetadataKey, value: GroupMetadataValue | None) -> None:
         previous = self._groups.pop(key.group, None)
@@ -1126,6 +1218,86 @@ class GroupCoordinator:
             return ErrorCode.REBALANCE_IN_PROGRESS
         return None
 
+    def txn_offset_commit(
+        self,
+        group_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        generation_id: int,
+        member_id: str,
+        group_instance_id: str | None,
+        topics: list[tuple[str, int, int, int, str | None]],
+        now_ms: int = 0,
+        api_version: int = 0,
+    ) -> Outcome[list[dict]]:
+        """TxnOffsetCommit of (topic, partition, offset, leader_epoch, metadata) each
+        (v0-v2 send generation -1, member "" and no instance id). The offsets stay pending
+        for (group, producer id), invisible to OffsetFetch, until the producer's marker
+        reaches the group's partition (complete_transaction). The Outcome's records must
+        be appended as a transactional batch of `outcome.transactional` ==
+        (producer_id, producer_epoch). Validation as Kafka's: an unknown group is
+        accepted (as a simple group) with generation -1, ILLEGAL_GENERATION otherwise;
+        UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, ILLEGAL_GENERATION (also for a stale
+        consumer group member epoch), COORDINATOR_NOT_AVAILABLE for a Dead group; unlike
+        OffsetCommit no REBALANCE_IN_PROGRESS. COORDINATOR_LOAD_IN_PROGRESS
+        (COORDINATOR_NOT_AVAILABLE before v2, as KafkaApis maps it), NOT_COORDINATOR,
+        INVALID_GROUP_ID; OFFSET_METADATA_TOO_LARGE per partition. Response:
+        [{name, partitions: [{partition_index, error_code}]}]."""
+        self._now_ms = now_ms
+        error = ErrorCode.INVALID_GROUP_ID if not group_id else self._coordinator_error(group_id)
+        if error is ErrorCode.COORDINATOR_LOAD_IN_PROGRESS and api_version < 2:
+            error = ErrorCode.COORDINATOR_NOT_AVAILABLE
+        group = self._groups.get(group_id)
+        consumer_group = self._consumer.groups.get(group_id)
+        if error is None and consumer_group is not None:
+            error = self._consumer.validate_offset_commit(consumer_group, member_id, generation_id)
+            if error is ErrorCode.STALE_MEMBER_EPOCH:
+                error = ErrorCode.ILLEGAL_GENERATION
+            group = consumer_group
+        elif error is None and group is None:
+            if generation_id < 0:
+                group = ClassicGroup(group_id, self.partition_for(group_id), GroupState.EMPTY, now_ms)
+                self._groups[group_id] = group
+            else:
+                error = ErrorCode.ILLEGAL_GENERATION
+        elif error is None:
+            if group.is_in(GroupState.DEAD):
+                error = ErrorCode.COORDINATOR_NOT_AVAILABLE
+            elif not (generation_id < 0 and group.is_in(GroupState.EMPTY)) and (
+                    generation_id >= 0 or member_id or group_instance_id is not None):
+                error = group.validate_member(member_id, group_instance_id)
+                if error is None and generation_id != group.generation_id:
+                    error = ErrorCode.ILLEGAL_GENERATION
+        if error is not None:
+            return Outcome([], _by_topic((topic, {"partition_index": partition, "error_code": error})
+                                         for topic, partition, *_ in topics))
+        records = []
+        entries = []
+        for topic, partition, offset, leader_epoch, metadata in topics:
+            metadata = "" if metadata is None else metadata
+            if _java_string_length(metadata) > self.config.offset_metadata_max_bytes:
+                entries.append((topic, {"partition_index": partition,
+                                        "error_code": ErrorCode.OFFSET_METADATA_TOO_LARGE}))
+                continue
+            key = OffsetCommitKey(group_id, topic, partition)
+            value = OffsetCommitValue(offset=offset, metadata=metadata, commit_timestamp_ms=now_ms,
+                                      leader_epoch=leader_epoch)
+            self._replay_offset_commit(key, value, producer_id)
+            records.append(CoordinatorRecord(group.partition, encode_key(key), encode_value(value)))
+            entries.append((topic, {"partition_index": partition, "error_code": ErrorCode.NONE}))
+        return Outcome(records, _by_topic(entries),
+                       transactional=(producer_id, producer_epoch) if records else None)
+
+    def complete_transaction(self, producer_id: int, commit: bool, partition: int,
+                             now_ms: int = 0) -> Outcome[None]:
+        """The producer's transaction marker was written to __consumer_offsets partition
+        `partition`: commit makes its pending offsets of the groups there committed
+        (nothing to write: the records are in the log and the marker commits them on
+        replay), abort drops them."""
+        self._now_ms = now_ms
+        self._replay_marker(producer_id, commit, partition)
+        return Outcome([], None)
+
     def offset_fetch(self, group_id: str, partitions: list[tuple[str, int]] | None,
                      require_stable: bool = False, member_id: str | None = None,
                      member_epoch: int = -1) -> Outcome[dict]:
@@ -1133,8 +1305,9 @@ class GroupCoordinator:
         None: every committed offset of the group. Response: {group_id, error_code,
         topics: [{name, partitions: [{partition_index, committed_offset,
         committed_leader_epoch, metadata, error_code}]}]}; an unknown partition has offset
-        -1, leader epoch -1, metadata "". require_stable matters only with transactional
-        offsets, which this coordinator does not hold yet. member_id / member_epoch (v9+):
+        -1, leader epoch -1, metadata "". require_stable (v7+): a partition with a transactional offset
+        waiting for its marker answers UNSTABLE_OFFSET_COMMIT (offset -1); pending offsets
+        are never returned. member_id / member_epoch (v9+):
         a consumer group member fetching must give its current epoch (STALE_MEMBER_EPOCH,
         UNKNOWN_MEMBER_ID otherwise); member id None with epoch -1 fetches as anyone."""
         error = self._coordinator_error(group_id)
@@ -1151,7 +1324,11 @@ class GroupCoordinator:
         known = (group is not None and not group.is_in(GroupState.DEAD)) or consumer_group is not None
         offsets = self._offsets.get(group_id, {}) if known else {}
 
-        def entry(partition: int, committed: OffsetAndMetadata | None) -> dict:
+        def entry(partition: int, committed: OffsetAndMetadata | None, topic: str) -> dict:
+            if require_stable and self._has_pending_offset(group_id, topic, partition):
+                return {"partition_index": partition, "committed_offset": INVALID_OFFSET,
+                        "committed_leader_epoch": -1, "metadata": "",
+                        "error_code": ErrorCode.UNSTABLE_OFFSET_COMMIT}
             if committed is None:
                 return {"partition_index": partition, "committed_offset": INVALID_OFFSET,
                         "committed_leader_epoch": -1, "metadata": "", "error_code": ErrorCode.NONE}
@@ -1160,11 +1337,11 @@ class GroupCoordinator:
                     "metadata": committed.metadata, "error_code": ErrorCode.NONE}
 
         if partitions is None:
-            topics = [{"name": topic, "partitions": [entry(partition, committed)
+            topics = [{"name": topic, "partitions": [entry(partition, committed, topic)
                                                      for partition, committed in by_partition.items()]}
                       for topic, by_partition in offsets.items()]
         else:
-            topics = _by_topic((topic, entry(partition, offsets.get(topic, {}).get(partition)))
+            topics = _by_topic((topic, entry(partition, offsets.get(topic, {}).get(partition), topic))
                                for topic, partition in partitions)
         return Outcome([], {"group_id": group_id, "error_code": ErrorCode.NONE, "topics": topics})
 
@@ -1194,7 +1371,7 @@ class GroupCoordinator:
                                         "error_code": ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC}))
                 continue
             entries.append((topic, {"partition_index": partition, "error_code": ErrorCode.NONE}))
-            if partition in offsets.get(topic, {}):
+            if partition in offsets.get(topic, {}) or self._has_pending_offset(group_id, topic, partition):
                 effects.record(group.partition, OffsetCommitKey(group_id, topic, partition), None,
                                replay_live=True)
         return self._outcome(effects, {"error_code": ErrorCode.NONE, "topics": _by_topic(entries)})
@@ -1211,12 +1388,14 @@ class GroupCoordinator:
         for group in list(self._groups.values()):
             if self._partitions.get(group.partition) is not PartitionState.ACTIVE:
                 continue
-            if self._cleanup_expired_offsets(group, effects) and group.is_empty:
+            if (self._cleanup_expired_offsets(group, effects) and group.is_empty
+                    and not self._has_open_transactions(group.group_id)):
                 effects.record(group.partition, GroupMetadataKey(group.group_id), None, replay_live=True)
         for consumer_group in list(self._consumer.groups.values()):
             if self._partitions.get(consumer_group.partition) is not PartitionState.ACTIVE:
                 continue
-            if self._cleanup_expired_offsets(consumer_group, effects) and consumer_group.is_empty:
+            if (self._cleanup_expired_offsets(consumer_group, effects) and consumer_group.is_empty
+                    and not self._has_open_transactions(consumer_group.group_id)):
                 self._consumer.deletion_records(consumer_group, effects)
         self._schedule_retention_check()
 
@@ -1239,7 +1418,7 @@ class GroupCoordinator:
                     expired = self._now_ms >= committed.expire_timestamp_ms
                 else:
                     expired = self._now_ms - base_timestamp(committed) >= retention_ms
-                if expired:
+                if expired and not self._has_pending_offset(group.group_id, topic, partition):
                     effects.record(group.partition, OffsetCommitKey(group.group_id, topic, partition), None,
                                    replay_live=True)
                 else:
@@ -1351,10 +1530,15 @@ class GroupCoordinator:
                 elif not group.is_empty:
                     error = ErrorCode.NON_EMPTY_GROUP
             if error is None:
-                for topic, by_partition in self._offsets.get(group_id, {}).items():
-                    for partition in by_partition:
-                        effects.record(group.partition, OffsetCommitKey(group_id, topic, partition), None,
-                                       replay_live=True)
+                # Kafka's deleteAllOffsets: tombstones for committed and pending offsets.
+                deleted = {(topic, partition) for topic, by_partition in self._offsets.get(group_id, {}).items()
+                           for partition in by_partition}
+                deleted |= {(topic, partition) for by_group in self._pending_offsets.values()
+                            for topic, by_partition in by_group.get(group_id, {}).items()
+                            for partition in by_partition}
+                for topic, partition in sorted(deleted):
+                    effects.record(group.partition, OffsetCommitKey(group_id, topic, partition), None,
+                                   replay_live=True)
                 if isinstance(group, ConsumerGroup):
                     self._consumer.deletion_records(group, effects)
                 else:
