@@ -372,13 +372,19 @@ def CompactNullableArrayOf(element: Construct) -> Construct:
 class NullableStruct(Construct):
     """A nullable struct field outside the tagged section: INT8 -1 for null, 1 then the struct."""
 
+    _NULL_MARKER = -1
+    _NULL_BYTES = b"\xff"
+
     def __init__(self, struct_: "Message") -> None:
         super().__init__()
         self.struct = struct_
 
+    def _read_marker(self, stream, context, path) -> int:
+        return Int8sb._parse(stream, context, path)
+
     def _parse(self, stream, context, path):
-        marker = Int8sb._parse(stream, context, path)
-        if marker == -1:
+        marker = self._read_marker(stream, context, path)
+        if marker == self._NULL_MARKER:
             return None
         if marker != 1:
             raise CheckError(f"nullable struct marker {marker}", path=path)
@@ -386,7 +392,7 @@ class NullableStruct(Construct):
 
     def _build(self, obj, stream, context, path):
         if obj is None:
-            stream.write(b"\xff")
+            stream.write(self._NULL_BYTES)
             return obj
         stream.write(b"\x01")
         return self.struct._build(obj, stream, context, path)
@@ -395,20 +401,11 @@ class NullableStruct(Construct):
 class TaggedNullableStruct(NullableStruct):
     """A nullable struct inside the tagged section: UNSIGNED_VARINT 0 for null, 1 then the struct."""
 
-    def _parse(self, stream, context, path):
-        marker = read_unsigned_varint(stream)
-        if marker == 0:
-            return None
-        if marker != 1:
-            raise CheckError(f"nullable struct marker {marker}", path=path)
-        return self.struct._parse(stream, context, path)
+    _NULL_MARKER = 0
+    _NULL_BYTES = b"\x00"
 
-    def _build(self, obj, stream, context, path):
-        if obj is None:
-            stream.write(b"\x00")
-            return obj
-        stream.write(b"\x01")
-        return self.struct._build(obj, stream, context, path)
+    def _read_marker(self, stream, context, path) -> int:
+        return read_unsigned_varint(stream)
 
 
 class _StructDefault:
