@@ -21,10 +21,14 @@ from aiokafka.admin import (AIOKafkaAdminClient, NewPartitions, NewTopic,  # noq
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType  # noqa: E402
 from aiokafka.errors import MessageSizeTooLargeError, UnknownTopicOrPartitionError  # noqa: E402
 
+from compat.clients.common import (covers_once, expect_acks_acknowledged,  # noqa: E402
+                                   expect_acks_logs, expect_cross_consumed,
+                                   expect_own_partitions, expect_produce_consume,
+                                   expect_transaction_reads, null_key_and_value)
 from compat.pyrunner import (DELETE_WAIT_S, READ_TIMEOUT_S, T0_MS, Context,  # noqa: E402
-                             Message, Record, expect, expect_equal, expect_messages,
-                             expect_partition_log, expect_placed, fail, large_value, run_main,
-                             standard_message, standard_messages)
+                             Message, Record, expect, expect_equal, expect_partition_log,
+                             expect_placed, fail, large_value, run_main, standard_message,
+                             standard_messages)
 
 CLIENT = "aiokafka"
 REQUEST_TIMEOUT_MS = 30_000
@@ -200,21 +204,12 @@ async def produce_consume(ctx: Context) -> None:
     producer = await started_producer(ctx)
     try:
         placed = await produce(producer, ctx.topic, sent)
-        null_value = standard_message(1000, CLIENT)
-        null_key = standard_message(1001, CLIENT)
-        nulls = [Message(null_value.key, None, null_value.headers, null_value.timestamp_ms),
-                 Message(None, null_key.value, null_key.headers, null_key.timestamp_ms)]
+        nulls = null_key_and_value(CLIENT)
         null_places = await produce(producer, ctx.topic, nulls, partition=0)
     finally:
         await producer.stop()
     records = await read_partitions(ctx, ctx.topic, [0, 1, 2], len(sent) + 2)
-    keyed = [r for r in records if (r.partition, r.offset) not in null_places.values()]
-    expect_placed(keyed, placed, sent, "keyed")
-    partition0_end = sum(1 for p, _ in placed.values() if p == 0)
-    expect_equal(sorted(null_places.values()), [(0, partition0_end), (0, partition0_end + 1)],
-                 "null key/value places")
-    expect_messages([r.message for r in records if r.partition == 0][-2:], nulls,
-                    "null value and null key")
+    expect_produce_consume(records, placed, sent, nulls, null_places)
 
 
 async def compression(ctx: Context) -> None:
@@ -241,14 +236,9 @@ async def acks(ctx: Context) -> None:
             placed = await produce(producer, ctx.topic, sent, partition=partition)
         finally:
             await producer.stop()
-        if acks_setting != 0:  # acks=0 gets no offsets back
-            expect_equal(sorted(placed.values()), [(partition, o) for o in range(100)],
-                         f"acks={acks_setting} acknowledged offsets")
-    records = await read_partitions(ctx, ctx.topic, [0, 1, 2], 300)
-    for partition in range(3):
-        expect_partition_log(records, partition,
-                             standard_messages(CLIENT, 100, start=partition * 100),
-                             f"acks={(0, 1, 'all')[partition]}")
+        expect_acks_acknowledged(placed, partition, acks_setting)
+    expect_acks_logs(await read_partitions(ctx, ctx.topic, [0, 1, 2], 300), CLIENT,
+                     (0, 1, "all"))
 
 
 async def idempotent(ctx: Context) -> None:
@@ -407,9 +397,7 @@ class GroupMember:
 
 
 def balanced(members: list[GroupMember], partitions: int) -> bool:
-    assignments = [m.assignment for m in members]
-    return (all(assignments) and sum(map(len, assignments)) == partitions
-            and frozenset().union(*assignments) == frozenset(range(partitions)))
+    return covers_once([m.assignment for m in members], partitions)
 
 
 async def consumer_group(ctx: Context) -> None:
@@ -435,10 +423,7 @@ async def consumer_group(ctx: Context) -> None:
     finally:
         for member in members:
             await member.close()
-    for number, member in enumerate(members):
-        expect(bool(member.records), f"member {number} read nothing")
-        expect({r.partition for r in member.records} <= assignments[number],
-               f"member {number} read another member's partition")
+    expect_own_partitions([m.records for m in members], assignments)
     expect_placed([r for m in members for r in m.records], placed, sent, "group")
 
 
@@ -528,13 +513,10 @@ async def transactions(ctx: Context) -> None:
         await producer.abort_transaction()
     finally:
         await producer.stop()
-    # Offsets: 0-9 committed, 10 commit marker, 11-20 aborted, 21 abort marker.
-    read = await read_partitions(ctx, ctx.topic, [0], 10, isolation_level="read_committed")
-    expect_partition_log(read, 0, committed, "read_committed")
-    read = await read_partitions(ctx, ctx.topic, [0], 20, isolation_level="read_uncommitted")
-    expect_messages([r.message for r in read], committed + aborted, "read_uncommitted")
-    expect_equal([r.offset for r in read], list(range(10)) + list(range(11, 21)),
-                 "read_uncommitted offsets")
+    expect_transaction_reads(
+        await read_partitions(ctx, ctx.topic, [0], 10, isolation_level="read_committed"),
+        await read_partitions(ctx, ctx.topic, [0], 20, isolation_level="read_uncommitted"),
+        committed, aborted)
 
 
 async def cross_produce(ctx: Context) -> None:
@@ -547,8 +529,7 @@ async def cross_produce(ctx: Context) -> None:
 
 
 async def cross_consume(ctx: Context) -> None:
-    expect_partition_log(await read_partitions(ctx, ctx.topic, [0], 100), 0,
-                         standard_messages(ctx.producer_client, 100), ctx.producer_client)
+    expect_cross_consumed(ctx, await read_partitions(ctx, ctx.topic, [0], 100))
 
 
 def synchronous(scenario: Callable[[Context], Awaitable[None]]) -> Callable[[Context], None]:

@@ -26,10 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
+from compat.clients.common import (covers_once, expect_cross_consumed,  # noqa: E402
+                                   expect_own_partitions)
 from compat.pyrunner import (READ_TIMEOUT_S, Context, Message,  # noqa: E402
                              Record, ScenarioFailed, expect, expect_equal, expect_messages,
                              expect_partition_log, fail, large_value, run_main,
-                             standard_messages)
+                             standard_messages, wait_until)
 
 CLIENT = "kcat"
 KCAT_TIMEOUT_S = 60.0
@@ -303,40 +305,28 @@ class Member:
                 fail("kcat -G ignored SIGTERM for 30 s")
 
 
-def wait_for(condition, reason: str) -> None:
-    deadline = time.monotonic() + READ_TIMEOUT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            fail(reason)
-        time.sleep(0.2)
-
-
 def balanced(members: list[Member], partitions: int) -> bool:
-    assignments = [m.assignment for m in members]
-    return (all(assignments) and sum(map(len, assignments)) == partitions
-            and frozenset().union(*assignments) == frozenset(range(partitions)))
+    return covers_once([m.assignment for m in members], partitions)
 
 
 def consumer_group(ctx: Context) -> None:
     with tempfile.TemporaryDirectory() as directory:
         members = [Member.start(ctx, f"{ctx.topic}-group", Path(directory), n) for n in range(3)]
         try:
-            wait_for(lambda: balanced(members, 6), "3 members never shared the 6 partitions")
+            wait_until(lambda: balanced(members, 6), READ_TIMEOUT_S,
+                       "3 members never shared the 6 partitions")
             assignments = [m.assignment for m in members]
             sent = standard_messages(CLIENT, 3000)
             window = produce(ctx, ctx.topic, sent)
-            wait_for(lambda: sum(len(m.records) for m in members) >= 3000,
-                     "the group did not read 3,000 messages")
+            wait_until(lambda: sum(len(m.records) for m in members) >= 3000, READ_TIMEOUT_S,
+                       "the group did not read 3,000 messages")
             time.sleep(0.5)  # any duplicate would arrive now
             expect_equal([m.assignment for m in members], assignments, "assignments")
             per_member = [m.records for m in members]
         finally:
             for member in members:
                 member.stop()
-    for number, records in enumerate(per_member):
-        expect(bool(records), f"member {number} read nothing")
-        expect({r.partition for r in records} <= assignments[number],
-               f"member {number} read another member's partition")
+    expect_own_partitions(per_member, assignments)
     records = [r for member_records in per_member for r in member_records]
     by_key = {r.message.key: r for r in records}
     expect_equal(len(records), 3000, "records read by the group")
@@ -369,8 +359,8 @@ def transactions(ctx: Context) -> None:
     try:
         process.stdin.write(lines_of(aborted + filler))
         process.stdin.flush()
-        wait_for(lambda: len(consume(ctx, ctx.topic, 0, *uncommitted)) >= 20,
-                 "the second transaction's messages never reached the log")
+        wait_until(lambda: len(consume(ctx, ctx.topic, 0, *uncommitted)) >= 20, READ_TIMEOUT_S,
+                   "the second transaction's messages never reached the log")
         process.send_signal(signal.SIGINT)
         process.stdin.close()  # kcat notices the interrupt once its read of stdin returns
         process.wait(timeout=30)
@@ -380,8 +370,8 @@ def transactions(ctx: Context) -> None:
             process.wait(timeout=10)
     # The last stable offset (kcat -Q answers read_committed) passes the open transaction
     # once the coordinator has aborted it.
-    wait_for(lambda: query_offset(ctx, ctx.topic, -1) > 11,
-             "the abandoned transaction was not aborted after transaction.timeout.ms")
+    wait_until(lambda: query_offset(ctx, ctx.topic, -1) > 11, READ_TIMEOUT_S,
+               "the abandoned transaction was not aborted after transaction.timeout.ms")
     aborted_window = (start_ms, int(time.time() * 1000))
     # Offsets: 0-9 committed, 10 commit marker, 11-20 aborted, then aborted filler, and
     # the abort marker last.
@@ -400,8 +390,7 @@ def transactions(ctx: Context) -> None:
 
 
 def cross_consume(ctx: Context) -> None:
-    expect_partition_log(consume(ctx, ctx.topic, 0), 0,
-                         standard_messages(ctx.producer_client, 100), ctx.producer_client)
+    expect_cross_consumed(ctx, consume(ctx, ctx.topic, 0))
 
 
 SCENARIOS = {
