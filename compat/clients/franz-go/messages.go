@@ -164,6 +164,21 @@ func newSession(bootstrap string, opts ...kgo.Opt) (*session, error) {
 
 func (s *session) Close() { s.cl.Close() }
 
+// newSessionWithTopic opens a session and creates topic in it (see createTopic);
+// the caller closes the session.
+func newSessionWithTopic(ctx context.Context, bootstrap, topic string, partitions int32,
+	configs map[string]*string, opts ...kgo.Opt) (*session, error) {
+	s, err := newSession(bootstrap, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := createTopic(ctx, s, topic, partitions, configs); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 // produceAll produces records synchronously and fails on the first error.
 func produceAll(ctx context.Context, cl *kgo.Client, records []*kgo.Record) error {
 	results := cl.ProduceSync(ctx, records...)

@@ -69,14 +69,12 @@ func scenarioMetadata(ctx context.Context, bootstrap, topic string) error {
 }
 
 func scenarioTopicAdmin(ctx context.Context, bootstrap, topic string) error {
-	s, err := newSession(bootstrap)
+	s, err := newSessionWithTopic(ctx, bootstrap, topic, 3,
+		map[string]*string{"retention.ms": stringPtr("3600000")})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := createTopic(ctx, s, topic, 3, map[string]*string{"retention.ms": stringPtr("3600000")}); err != nil {
-		return err
-	}
 	if err := checkPartitionCount(ctx, s, topic, 3); err != nil {
 		return err
 	}

@@ -31,14 +31,11 @@ func standardRecords(topic string, first, count int, stepMs int64) []*kgo.Record
 
 func scenarioProduceConsume(ctx context.Context, bootstrap, topic string) error {
 	const count = 1000
-	s, err := newSession(bootstrap)
+	s, err := newSessionWithTopic(ctx, bootstrap, topic, 3, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := createTopic(ctx, s, topic, 3, nil); err != nil {
-		return err
-	}
 	produced := standardRecords(topic, 0, count, 1)
 	nullValue := &kgo.Record{Topic: topic, Key: []byte("null-value"), Value: nil}
 	nullKey := &kgo.Record{Topic: topic, Key: nil, Value: []byte("null-key")}
@@ -103,15 +100,13 @@ func scenarioCompression(ctx context.Context, bootstrap, topic string) error {
 	const count = 200
 	for _, codec := range codecs {
 		codecTopic := topic + "-" + codec.name
-		s, err := newSession(bootstrap, kgo.ProducerBatchCompression(codec.codec))
-		if err != nil {
-			return err
-		}
-		err = func() error {
-			defer s.Close()
-			if err := createTopic(ctx, s, codecTopic, 1, nil); err != nil {
+		err := func() error {
+			s, err := newSessionWithTopic(ctx, bootstrap, codecTopic, 1, nil,
+				kgo.ProducerBatchCompression(codec.codec))
+			if err != nil {
 				return err
 			}
+			defer s.Close()
 			if err := produceAll(ctx, s.cl, standardRecords(codecTopic, 0, count, 1)); err != nil {
 				return fmt.Errorf("%s: %w", codec.name, err)
 			}
@@ -139,14 +134,11 @@ func scenarioCompression(ctx context.Context, bootstrap, topic string) error {
 
 func scenarioAcks(ctx context.Context, bootstrap, topic string) error {
 	const perAcks = 100
-	admin, err := newSession(bootstrap)
+	admin, err := newSessionWithTopic(ctx, bootstrap, topic, 3, nil)
 	if err != nil {
 		return err
 	}
 	defer admin.Close()
-	if err := createTopic(ctx, admin, topic, 3, nil); err != nil {
-		return err
-	}
 	levels := []struct {
 		name string
 		acks kgo.Acks
@@ -194,14 +186,11 @@ func scenarioIdempotent(ctx context.Context, bootstrap, topic string) error {
 	const count = 1000
 	// Idempotence is franz-go's default (enable.idempotence with acks=all);
 	// the consumed batches' producer ids prove it was used.
-	s, err := newSession(bootstrap, kgo.RequiredAcks(kgo.AllISRAcks()))
+	s, err := newSessionWithTopic(ctx, bootstrap, topic, 1, nil, kgo.RequiredAcks(kgo.AllISRAcks()))
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := createTopic(ctx, s, topic, 1, nil); err != nil {
-		return err
-	}
 	if err := produceAll(ctx, s.cl, standardRecords(topic, 0, count, 1)); err != nil {
 		return err
 	}
@@ -226,14 +215,11 @@ func scenarioIdempotent(ctx context.Context, bootstrap, topic string) error {
 
 func scenarioListOffsets(ctx context.Context, bootstrap, topic string) error {
 	const count, stepMs = 10, 1000
-	s, err := newSession(bootstrap)
+	s, err := newSessionWithTopic(ctx, bootstrap, topic, 1, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := createTopic(ctx, s, topic, 1, nil); err != nil {
-		return err
-	}
 	if err := produceAll(ctx, s.cl, standardRecords(topic, 0, count, stepMs)); err != nil {
 		return err
 	}
@@ -315,14 +301,11 @@ func rawListOffset(ctx context.Context, s *session, topic string, timestampMs in
 
 func scenarioDeleteRecords(ctx context.Context, bootstrap, topic string) error {
 	const count, deleteBefore = 10, 4
-	s, err := newSession(bootstrap)
+	s, err := newSessionWithTopic(ctx, bootstrap, topic, 1, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := createTopic(ctx, s, topic, 1, nil); err != nil {
-		return err
-	}
 	if err := produceAll(ctx, s.cl, standardRecords(topic, 0, count, 1)); err != nil {
 		return err
 	}
@@ -370,15 +353,12 @@ func scenarioLargeMessages(ctx context.Context, bootstrap, topic string) error {
 	// The client's own batch limit is raised past both values so the
 	// broker (max.message.bytes 1048588 by default) is the one that refuses;
 	// uncompressed, as franz-go's default snappy would shrink the batch below it.
-	s, err := newSession(bootstrap, kgo.ProducerBatchMaxBytes(4_000_000), kgo.RecordRetries(0),
-		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	s, err := newSessionWithTopic(ctx, bootstrap, topic, 1, nil, kgo.ProducerBatchMaxBytes(4_000_000),
+		kgo.RecordRetries(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := createTopic(ctx, s, topic, 1, nil); err != nil {
-		return err
-	}
 	large := &kgo.Record{Topic: topic, Key: []byte("large"), Value: patternBytes(fitsBytes)}
 	if err := produceAll(ctx, s.cl, []*kgo.Record{large}); err != nil {
 		return fmt.Errorf("%d-byte value: %w", fitsBytes, err)

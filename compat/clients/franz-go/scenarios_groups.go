@@ -245,14 +245,11 @@ func scenarioConsumerGroup848(ctx context.Context, bootstrap, topic string) erro
 func consumerGroup(ctx context.Context, bootstrap, topic string, nextGen bool) error {
 	const partitions, count = 6, 3000
 	group := topic + "-group"
-	s, err := newSession(bootstrap)
+	s, err := newSessionWithTopic(ctx, bootstrap, topic, partitions, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := createTopic(ctx, s, topic, partitions, nil); err != nil {
-		return err
-	}
 	var members []*member
 	defer func() {
 		for _, m := range members {
@@ -295,14 +292,11 @@ func consumerGroup(ctx context.Context, bootstrap, topic string, nextGen bool) e
 func scenarioCommitsRebalance(ctx context.Context, bootstrap, topic string) error {
 	const partitions, perStage = 3, 300
 	group := topic + "-group"
-	s, err := newSession(bootstrap)
+	s, err := newSessionWithTopic(ctx, bootstrap, topic, partitions, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := createTopic(ctx, s, topic, partitions, nil); err != nil {
-		return err
-	}
 	var live []*member
 	defer func() {
 		for _, m := range live {
@@ -422,14 +416,11 @@ func waitForCommitted(ctx context.Context, admin *kadm.Client, group, topic stri
 }
 
 func scenarioTransactions(ctx context.Context, bootstrap, topic string) error {
-	s, err := newSession(bootstrap, kgo.TransactionalID(topic+"-txn"))
+	s, err := newSessionWithTopic(ctx, bootstrap, topic, 1, nil, kgo.TransactionalID(topic+"-txn"))
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := createTopic(ctx, s, topic, 1, nil); err != nil {
-		return err
-	}
 	// Committed 0..49, aborted 50..99, committed 100..109: the last commit
 	// shows a read_committed reader skipping the aborted ones, not stopping.
 	transactions := []struct {

@@ -14,7 +14,6 @@ const {
   checkMessages,
   checkHighWatermarks,
   checkFreshTopic,
-  highWatermarks,
   newKafka,
   connectedAdmin,
   createTopic,
