@@ -506,7 +506,9 @@ class PartitionLog:
             raise KafkaError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, f"compression codec {header.compression}")
         if header.is_control and origin is AppendOrigin.CLIENT:
             raise KafkaError(ErrorCode.INVALID_RECORD, "clients are not allowed to write control records")
-        if header.producer_id >= 0 and header.base_sequence < 0 and not header.is_control:
+        # Kafka's LogValidator checks sequences of client batches only: the coordinator
+        # writes transactional offset commits without one (NO_SEQUENCE).
+        if origin is AppendOrigin.CLIENT and header.producer_id >= 0 and header.base_sequence < 0:
             raise KafkaError(
                 ErrorCode.INVALID_RECORD,
                 f"invalid sequence number {header.base_sequence} in batch of producer {header.producer_id}",
@@ -686,6 +688,15 @@ class PartitionLog:
         with self._lock:
             return {
                 producer_id: (entry.producer_epoch, entry.last_sequence, entry.last_timestamp)
+                for producer_id, entry in self._producer_state.producers.items()
+            }
+
+    def describe_producers(self) -> dict[int, tuple[int, int, int, int]]:
+        """producer id -> (epoch, last sequence, last timestamp, coordinator epoch), for
+        DescribeProducers (with ongoing_transactions for current_txn_start_offset)."""
+        with self._lock:
+            return {
+                producer_id: (entry.producer_epoch, entry.last_sequence, entry.last_timestamp, entry.coordinator_epoch)
                 for producer_id, entry in self._producer_state.producers.items()
             }
 

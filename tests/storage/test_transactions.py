@@ -127,6 +127,7 @@ def test_a_marker_without_an_open_transaction_is_still_written(log_dir):
     assert (log.log_end_offset, log.last_stable_offset) == (1, 1)
     assert log.aborted_transactions(0, 1) == []
     assert log.producer_states() == {5: (0, -1, T0_MS)}
+    assert log.describe_producers() == {5: (0, -1, T0_MS, 1)}
 
 
 # ---- fencing ----
@@ -470,3 +471,16 @@ def test_crash_during_a_compaction_swap_keeps_the_merged_txnindex(log_dir, monke
     assert sorted(path.name for path in log_dir.glob("*txnindex*")) == ["00000000000000000000.txnindex"]
     assert recovered.aborted_transactions(0, 6) == [(1, 0), (2, 3)]
     assert recovered.aborted_transactions(2, 6) == [(2, 3)]
+
+
+def test_coordinator_writes_transactional_offset_commits_without_sequences(log_dir):
+    log = open_log(log_dir)
+    offsets = batch(b"offset", producer_id=3, producer_epoch=1, is_transactional=True)  # base sequence -1
+    assert log.append(offsets, leader_epoch=0, now_ms=T0_MS, origin=AppendOrigin.COORDINATOR).base_offset == 0
+    assert log.ongoing_transactions() == {3: 0}
+    log.append_marker(3, 1, commit=True, coordinator_epoch=0, leader_epoch=0, now_ms=T0_MS)
+    replicate(log)
+    assert (log.ongoing_transactions(), log.last_stable_offset) == ({}, 2)
+    with pytest.raises(KafkaError) as caught:  # a client batch still needs a sequence
+        log.append(offsets, leader_epoch=0, now_ms=T0_MS)
+    assert caught.value.code is ErrorCode.INVALID_RECORD
