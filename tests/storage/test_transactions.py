@@ -484,3 +484,14 @@ def test_coordinator_writes_transactional_offset_commits_without_sequences(log_d
     with pytest.raises(KafkaError) as caught:  # a client batch still needs a sequence
         log.append(offsets, leader_epoch=0, now_ms=T0_MS)
     assert caught.value.code is ErrorCode.INVALID_RECORD
+
+
+def test_a_txnindex_failing_its_sanity_check_is_rebuilt_at_a_clean_open(log_dir):
+    log = _transactions(log_dir)
+    before = _state(log)
+    log.close()
+    # An entry ending before its segment's base offset: Kafka's sanityCheck fails.
+    (log_dir / "00000000000000000002.txnindex").write_bytes(ABORTED_TXN.pack(0, 1, 0, 1, 1))
+    log = open_log(log_dir, ONE_BATCH_PER_SEGMENT, high_watermark=6)
+    assert _state(log) == before
+    assert txn_index(log_dir, 2) == [(0, 1, 0, 2, 1)]
