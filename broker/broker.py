@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from broker.config import BrokerConfig, topic_log_config, validate_topic_configs
-from broker.coordinator_log import OFFSETS_TOPIC
+from broker.coordinator_log import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from broker.handlers import Registration, load_handlers
 from broker.metadata import LocalMetadata, TopicInfo
 from broker.metrics import BrokerMetrics, NoMetrics
@@ -30,6 +30,7 @@ from wire.protocol import (
 
 if TYPE_CHECKING:
     from broker.groups import GroupRuntime
+    from broker.transactions import TransactionRuntime
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Broker:
         self.producer_ids = ProducerIdManager(metadata.producer_id_block_end)
         self.metrics = BrokerMetrics(self) if config.metrics_listen is not None else NoMetrics()
         self._groups: "GroupRuntime | None" = None
+        self._transactions: "TransactionRuntime | None" = None
         self._background: trio.Nursery | None = None
         self.advertised: Endpoint | None = None  # set once the listener is bound
         self._policies: dict[str, TopicPolicy] = {}
@@ -118,6 +120,8 @@ class Broker:
         broker._lead_all_partitions()
         if OFFSETS_TOPIC.name in metadata.topics:
             broker.groups.load()
+        if TRANSACTION_STATE_TOPIC.name in metadata.topics:
+            broker.transactions.load()
         return broker
 
     @property
@@ -131,12 +135,23 @@ class Broker:
                 self._background.start_soon(self._groups.run_timers)
         return self._groups
 
+    @property
+    def transactions(self) -> "TransactionRuntime":
+        """The transaction coordinator, created on first use like the group coordinator."""
+        if self._transactions is None:
+            from broker.transactions import TransactionRuntime
+            self._transactions = TransactionRuntime(self)
+            if self._background is not None:
+                self._background.start_soon(self._transactions.run_timers)
+        return self._transactions
+
     def start_background(self, nursery: trio.Nursery) -> None:
         """Starts the broker's own tasks (maintenance, coordinator timers) in `nursery`."""
         self._background = nursery
         nursery.start_soon(self.run_maintenance)
-        if self._groups is not None:
-            nursery.start_soon(self._groups.run_timers)
+        for runtime in (self._groups, self._transactions):
+            if runtime is not None:
+                nursery.start_soon(runtime.run_timers)
 
     @property
     def node_id(self) -> int:

@@ -1,16 +1,16 @@
-"""A coordinator's internal topic (`__consumer_offsets`, later `__transaction_state`):
-created on first use like Kafka does, written one batch per coordinator outcome, read
-back in full when the broker starts so the coordinator's state can be replayed."""
+"""A coordinator's internal topic (`__consumer_offsets`, `__transaction_state`): created
+on first use like Kafka does, written one batch per coordinator outcome, read back in full
+when the broker starts so the coordinator's state can be replayed."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 from storage.log import AppendOrigin
 from wire.compression import Compression
 from wire.errors import ErrorCode, KafkaError
-from wire.records import build_batch, decode_records, iter_batches
+from wire.records import build_batch, decode_records, iter_batches, parse_end_txn_marker
 
 if TYPE_CHECKING:
     from broker.broker import Broker
@@ -35,6 +35,20 @@ class InternalTopic:
 OFFSETS_TOPIC = InternalTopic("__consumer_offsets", "offsets.topic.num.partitions",
                               "offsets.topic.replication.factor", "offsets.topic.segment.bytes",
                               "offsets.topic.compression.codec")
+TRANSACTION_STATE_TOPIC = InternalTopic(
+    "__transaction_state", "transaction.state.log.num.partitions",
+    "transaction.state.log.replication.factor", "transaction.state.log.segment.bytes", None)
+
+
+class LogEntry(NamedTuple):
+    """One thing read back from an internal topic: a record (`producer_id` set when it was
+    written inside a transaction), or a transaction marker (`commit` set, no key)."""
+
+    partition: int
+    key: bytes | None
+    value: bytes | None
+    producer_id: int | None = None
+    commit: bool | None = None
 
 
 class CoordinatorLog:
@@ -73,14 +87,19 @@ class CoordinatorLog:
         return broker.create_topic(self._topic.name, self.partition_count, configs)
 
     def append(self, partition: int, records: list[tuple[bytes, bytes | None]],
-               now_ms: int) -> int:
-        """Appends `records` as one batch; returns the offset after it."""
+               now_ms: int, *, producer: tuple[int, int] | None = None) -> int:
+        """Appends `records` as one batch; returns the offset after it. `producer`
+        (id, epoch): the batch belongs to that producer's transaction (TxnOffsetCommit)."""
         codec = Compression.NONE
         if self._topic.compression_config is not None:
             codec = _CODECS.get(self._broker.config.value(self._topic.compression_config),
                                 Compression.NONE)
+        transactional = {}
+        if producer is not None:
+            transactional = {"producer_id": producer[0], "producer_epoch": producer[1],
+                             "is_transactional": True}
         batch = build_batch([(key, value, [], now_ms) for key, value in records],
-                            compression=codec)
+                            compression=codec, **transactional)
         partition_log = self._broker.require_partition(self._topic.name, partition)
         info = partition_log.append(batch, leader_epoch=self._broker.leader_epoch(self._topic.name),
                                     now_ms=now_ms, origin=AppendOrigin.COORDINATOR)
@@ -88,8 +107,8 @@ class CoordinatorLog:
         self._broker.notify_append(self._topic.name, partition)
         return info.last_offset + 1
 
-    def read_all(self) -> Iterator[tuple[int, bytes, bytes | None]]:
-        """Every record of every partition as (partition, key, value), in log order."""
+    def read_all(self) -> Iterator[LogEntry]:
+        """Every keyed record and transaction marker of every partition, in log order."""
         if not self.exists():
             return
         for partition in range(self.partition_count):
@@ -102,8 +121,14 @@ class CoordinatorLog:
                     break
                 for position, header in iter_batches(data, allow_partial_tail=True):
                     offset = header.next_offset
+                    batch = memoryview(data)[position:position + header.size]
                     if header.is_control:
+                        marker = parse_end_txn_marker(batch)
+                        if marker is not None:
+                            yield LogEntry(partition, None, None, header.producer_id,
+                                           commit=marker.commit)
                         continue
-                    for record in decode_records(memoryview(data)[position:position + header.size]):
+                    producer_id = header.producer_id if header.is_transactional else None
+                    for record in decode_records(batch):
                         if record.key is not None:
-                            yield partition, record.key, record.value
+                            yield LogEntry(partition, record.key, record.value, producer_id)

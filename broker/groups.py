@@ -4,23 +4,18 @@ coordinator answers their token, and sleeps until its next deadline."""
 from __future__ import annotations
 
 import logging
-import time
-from collections import defaultdict
 from typing import TYPE_CHECKING, Any, Callable
 
 import trio
 
-from broker.coordinator_log import OFFSETS_TOPIC, CoordinatorLog
-from coordinator.groups import GroupConfig, GroupCoordinator, Outcome
+from broker.coordinator_log import OFFSETS_TOPIC, CoordinatorLog, LogEntry
+from broker.coordinator_runtime import CoordinatorRuntime, now_ms
+from coordinator.groups import GroupConfig, GroupCoordinator, LoadedRecord, Outcome
 
 if TYPE_CHECKING:
     from broker.broker import Broker
 
 log = logging.getLogger(__name__)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class _Parked:
@@ -31,8 +26,9 @@ class _Parked:
         self.response: dict | None = None
 
 
-class GroupRuntime:
+class GroupRuntime(CoordinatorRuntime):
     def __init__(self, broker: "Broker") -> None:
+        super().__init__()
         self._broker = broker
         config = broker.config
         self.coordinator = GroupCoordinator(GroupConfig(
@@ -51,45 +47,21 @@ class GroupRuntime:
         ), topic_metadata=self._topic_metadata)
         self.log = CoordinatorLog(broker, OFFSETS_TOPIC)
         self._parked: dict[Any, _Parked] = {}
-        self._deadline_changed = trio.Event()
 
     def _topic_metadata(self) -> dict:
         """The broker's topics for consumer group subscriptions: {name: (topic id, partitions)}."""
         return {name: (topic.topic_id, topic.partition_count)
                 for name, topic in self._broker.metadata.topics.items()}
 
-    def load(self) -> None:
-        """Replays __consumer_offsets at start (sync: before the broker serves)."""
-        if not self.log.exists():
-            return
-        started = time.perf_counter()
-        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
-        for partition, key, value in self.log.read_all():
-            by_partition[partition].append((key, value))
-        now = _now_ms()
-        for partition in range(self.log.partition_count):
-            self._apply(self.coordinator.load(partition, by_partition.get(partition, ()), now))
-        log.info("loaded %d group record(s) from %s in %.0f ms",
-                 sum(len(records) for records in by_partition.values()), self.log.name,
-                 (time.perf_counter() - started) * 1000)
+    def _load_partition(self, partition: int, entries: list[LogEntry], now: int) -> Outcome:
+        return self.coordinator.load(
+            partition, [LoadedRecord(entry.key, entry.value, entry.producer_id, entry.commit)
+                        for entry in entries], now)
 
-    def ensure_loaded(self) -> None:
-        """Creates __consumer_offsets on first use (as FindCoordinator does in Kafka) and
-        makes this broker the coordinator of all its partitions."""
-        if self.log.exists():
-            return
-        self.log.ensure_topic()
-        now = _now_ms()
-        for partition in range(self.log.partition_count):
-            self._apply(self.coordinator.load(partition, (), now))
-
-    def call(self, operation: Callable[..., Outcome], *args, timed: bool = True, **kwargs):
-        """Runs an operation answered at once (`timed`: it takes now_ms); returns its response."""
-        if timed:
-            kwargs["now_ms"] = _now_ms()
-        outcome = operation(*args, **kwargs)
-        self._apply(outcome)
-        return outcome.response
+    def complete_transaction(self, producer_id: int, commit: bool, partition: int) -> None:
+        """A transaction marker reached __consumer_offsets partition `partition`."""
+        self._apply(self.coordinator.complete_transaction(producer_id, commit, partition,
+                                                          now_ms=now_ms()))
 
     async def call_parked(self, operation: Callable[..., Outcome], *args, **kwargs) -> dict:
         """Runs an operation answered through its token (JoinGroup, SyncGroup), waiting
@@ -97,47 +69,19 @@ class GroupRuntime:
         token = object()
         parked = self._parked[token] = _Parked()
         try:
-            self._apply(operation(token, *args, **kwargs, now_ms=_now_ms()))
+            self._apply(operation(token, *args, **kwargs, now_ms=now_ms()))
             await parked.done.wait()
             return parked.response
         finally:
             self._parked.pop(token, None)
 
     def _apply(self, outcome: Outcome) -> None:
-        """Appends the outcome's records, then answers its parked requests."""
-        if outcome.records:
-            now = _now_ms()
-            by_partition: dict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
-            for record in outcome.records:
-                by_partition[record.partition].append((record.key, record.value))
-            for partition, records in by_partition.items():
-                self.log.append(partition, records, now)
+        """Appends the outcome's records (a transactional batch for TxnOffsetCommit),
+        then answers its parked requests."""
+        self._append_records(outcome.records, producer=outcome.transactional)
         for token, response in outcome.replies:
             parked = self._parked.get(token)
             if parked is not None:
                 parked.response = response
                 parked.done.set()
         self._deadline_changed.set()
-
-    async def run_timers(self) -> None:
-        """Sleeps until the coordinator's next deadline (or a call moves it), then expires."""
-        while True:
-            deadline = self.coordinator.next_deadline()
-            self._deadline_changed = trio.Event()
-            if deadline is None:
-                await self._deadline_changed.wait()
-                continue
-            delay_ms = deadline - _now_ms()
-            if delay_ms > 0:
-                with trio.move_on_after(delay_ms / 1000):
-                    await self._deadline_changed.wait()
-                continue
-            try:
-                for outcome in self.coordinator.expire(_now_ms()):
-                    self._apply(outcome)
-            except Exception:
-                # A failed timer pass must not stop the broker; the deadline is retried.
-                log.exception("group coordinator timers failed")
-                await trio.sleep(1)
-            if self.coordinator.next_deadline() == deadline:
-                await trio.sleep(0.001)  # a deadline re-armed for now runs at the next pass

@@ -389,3 +389,40 @@ def recompress(records: bytes | bytearray | memoryview, codec: Compression | int
             timestamp_type=header.timestamp_type,
         )
     return bytes(out)
+
+
+# -- transaction markers (control batches) ------------------------------------------------
+
+_CONTROL_KEY = struct.Struct(">hh")  # version 0, type: 0 abort, 1 commit
+_END_TXN_MARKER_VALUE = struct.Struct(">hi")  # version 0, coordinator epoch
+ABORT_MARKER = 0
+COMMIT_MARKER = 1
+
+
+class EndTxnMarker(NamedTuple):
+    commit: bool
+    coordinator_epoch: int
+
+
+def end_txn_marker_batch(producer_id: int, producer_epoch: int, *, commit: bool,
+                         coordinator_epoch: int, timestamp_ms: int) -> bytes:
+    """A control batch holding one EndTransactionMarker record, as Kafka's coordinator
+    writes it (base offset 0 until the log assigns one)."""
+    key = _CONTROL_KEY.pack(0, COMMIT_MARKER if commit else ABORT_MARKER)
+    value = _END_TXN_MARKER_VALUE.pack(0, coordinator_epoch)
+    return build_batch([(key, value, [], timestamp_ms)], producer_id=producer_id,
+                       producer_epoch=producer_epoch, is_transactional=True, is_control=True)
+
+
+def parse_end_txn_marker(batch: bytes | bytearray | memoryview) -> EndTxnMarker | None:
+    """The marker of a control batch; None for other control records (or none)."""
+    records = decode_records(batch)
+    if not records or records[0].key is None or len(records[0].key) < _CONTROL_KEY.size:
+        return None
+    _, marker_type = _CONTROL_KEY.unpack_from(records[0].key)
+    value = records[0].value
+    if marker_type not in (ABORT_MARKER, COMMIT_MARKER) or value is None \
+            or len(value) < _END_TXN_MARKER_VALUE.size:
+        return None
+    _, coordinator_epoch = _END_TXN_MARKER_VALUE.unpack_from(value)
+    return EndTxnMarker(marker_type == COMMIT_MARKER, coordinator_epoch)

@@ -102,7 +102,13 @@ def _read_partition(broker, topic: str | None, version: int, wanted, budget: int
         if version >= 9:
             broker.check_leader_epoch(topic, wanted.current_leader_epoch)
         high_watermark = partition_log.high_watermark
-        limit = partition_log.log_end_offset if upto_log_end else high_watermark
+        last_stable_offset = partition_log.last_stable_offset
+        if upto_log_end:
+            limit = partition_log.log_end_offset
+        else:
+            # read_committed stops at the last stable offset: nothing of an undecided
+            # transaction is shown.
+            limit = last_stable_offset if read_committed else high_watermark
         max_bytes = max(min(wanted.partition_max_bytes, budget), 0)
         found = partition_log.read(wanted.fetch_offset, max_bytes, max_offset=limit,
                                    min_one_batch=min_one_batch)
@@ -114,17 +120,23 @@ def _read_partition(broker, topic: str | None, version: int, wanted, budget: int
         found = broker.partition_log(topic, index)
         if found is not None:
             empty.update(high_watermark=found.high_watermark,
-                         last_stable_offset=found.high_watermark,
+                         last_stable_offset=found.last_stable_offset,
                          log_start_offset=found.log_start_offset)
         return {**empty, "error_code": exc.code}, 0
+    aborted = None
+    if read_committed:
+        # Every aborted transaction that may overlap what is sent: the client drops their
+        # batches. Up to the limit, a superset of the slice's range, as clients expect.
+        aborted = [{"producer_id": producer_id, "first_offset": first_offset}
+                   for producer_id, first_offset in
+                   partition_log.aborted_transactions(wanted.fetch_offset, limit)] if size else []
     return {
         "partition_index": index,
         "error_code": ErrorCode.NONE,
         "high_watermark": high_watermark,
-        # No transactions yet: every offset below the high watermark is stable.
-        "last_stable_offset": high_watermark,
+        "last_stable_offset": last_stable_offset,
         "log_start_offset": partition_log.log_start_offset,
-        "aborted_transactions": [] if read_committed else None,
+        "aborted_transactions": aborted,
         "preferred_read_replica": -1,
         "records": data,
     }, size

@@ -39,8 +39,7 @@ def _coordinator(broker, key: str, key_type: int) -> dict:
         if key_type == GROUP_KEY:
             broker.groups.ensure_loaded()
         elif key_type == TRANSACTION_KEY:
-            raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE,
-                             "Gregor has no transaction coordinator yet")
+            broker.transactions.ensure_loaded()
         else:
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown coordinator key type {key_type}")
     except KafkaError as exc:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from broker.handlers import handles
+from broker.handlers.transactions import check_transactional_produce
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode, KafkaError
-from wire.records import recompress
+from wire.records import read_batch_header, recompress
 
 _MESSAGE_CODES = frozenset({ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAMP})
 
@@ -12,11 +13,7 @@ _MESSAGE_CODES = frozenset({ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAM
 async def produce(ctx, request) -> dict | None:
     broker = ctx.broker
     acks = request.acks
-    if request.transactional_id is not None:
-        # Transactions arrive with the transaction coordinator; until then no partition
-        # can be part of a transaction here.
-        error = ErrorCode.INVALID_TXN_STATE
-    elif acks not in (-1, 0, 1):
+    if acks not in (-1, 0, 1):
         error = ErrorCode.INVALID_REQUIRED_ACKS
     else:
         error = None
@@ -29,14 +26,16 @@ async def produce(ctx, request) -> dict | None:
                 partitions.append({"index": partition_data.index, "error_code": error,
                                    "base_offset": -1})
                 continue
-            partitions.append(_append(broker, topic_data.name, partition_data, acks, now))
+            partitions.append(_append(broker, topic_data.name, partition_data, acks, now,
+                                      request.transactional_id))
         responses.append({"name": topic_data.name, "partition_responses": partitions})
     if acks == 0:
         return None
     return {"responses": responses, "throttle_time_ms": 0}
 
 
-def _append(broker, topic: str, partition_data, acks: int, now_ms: int) -> dict:
+def _append(broker, topic: str, partition_data, acks: int, now_ms: int,
+            transactional_id: str | None) -> dict:
     index = partition_data.index
     records = partition_data.records
     try:
@@ -46,6 +45,11 @@ def _append(broker, topic: str, partition_data, acks: int, now_ms: int) -> dict:
                              f"Cannot append to internal topic {topic}")
         if records is None or len(records) == 0:
             raise KafkaError(ErrorCode.INVALID_RECORD, "Produce request carries no records")
+        if transactional_id is not None:
+            header = read_batch_header(records)
+            if header.is_transactional:
+                check_transactional_produce(broker, transactional_id, header.producer_id,
+                                            header.producer_epoch, topic, index)
         policy = broker.topic_policy(topic)
         if acks == -1:
             min_insync = policy.min_insync_replicas
