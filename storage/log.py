@@ -12,7 +12,6 @@ import io
 import logging
 import os
 import re
-import struct
 import threading
 import uuid
 from dataclasses import dataclass
@@ -39,12 +38,12 @@ from wire.records import (
     MAGIC,
     MAGIC_AT,
     MIN_BATCH_LENGTH,
-    NO_SEQUENCE,
     NO_TIMESTAMP,
     BatchHeader,
     assign_base_offset,
-    build_batch,
     decode_records,
+    end_txn_marker_batch,
+    parse_end_txn_marker,
     set_log_append_time,
     set_partition_leader_epoch,
 )
@@ -54,10 +53,6 @@ log = logging.getLogger(__name__)
 PARTITION_METADATA_NAME = "partition.metadata"
 _DIRECTORY_NAME = re.compile(r"^(.+)-(\d+)$")
 _SEGMENT_NAME = re.compile(r"^\d{20}\.log$")
-_CONTROL_KEY = struct.Struct(">hh")  # version, type (Kafka's ControlRecordType)
-_CONTROL_VALUE = struct.Struct(">hi")  # version, coordinator_epoch (Kafka's EndTransactionMarker)
-CONTROL_TYPE_ABORT = 0
-CONTROL_TYPE_COMMIT = 1
 SNAPSHOTS_TO_KEEP = 2
 
 
@@ -386,18 +381,9 @@ class PartitionLog:
         abort is recorded in the transaction index. Refusals: INVALID_PRODUCER_EPOCH
         for an older producer epoch, TRANSACTION_COORDINATOR_FENCED for an older
         coordinator epoch than the producer's last marker carried."""
-        key = _CONTROL_KEY.pack(0, CONTROL_TYPE_COMMIT if commit else CONTROL_TYPE_ABORT)
-        value = _CONTROL_VALUE.pack(0, coordinator_epoch)
-        marker = bytearray(
-            build_batch(
-                [(key, value, [], now_ms)],
-                producer_id=producer_id,
-                producer_epoch=producer_epoch,
-                base_sequence=NO_SEQUENCE,
-                is_transactional=True,
-                is_control=True,
-            )
-        )
+        marker = bytearray(end_txn_marker_batch(producer_id, producer_epoch, commit=commit,
+                                                coordinator_epoch=coordinator_epoch,
+                                                timestamp_ms=now_ms))
         return self.append(marker, leader_epoch=leader_epoch, now_ms=now_ms, origin=AppendOrigin.COORDINATOR)
 
     def _complete_producer_append(self, producer_append: ProducerAppendInfo) -> None:
@@ -535,11 +521,10 @@ class PartitionLog:
         max_timestamp: int,
     ) -> None:
         if header.is_control:
-            marker = _end_transaction_marker(view[position : position + header.size])
+            marker = parse_end_txn_marker(view[position : position + header.size])
             if marker is not None:
-                is_commit, coordinator_epoch = marker
                 producer_append.append_end_transaction_marker(
-                    header, coordinator_epoch, max_timestamp, offset=first_offset, is_commit=is_commit
+                    header, marker.coordinator_epoch, max_timestamp, offset=first_offset, is_commit=marker.commit
                 )
         else:
             producer_append.append_data_batch(header, first_offset, last_offset, max_timestamp)
@@ -1054,22 +1039,6 @@ def _largest_timestamp(segment: LogSegment) -> int:
     return int(os.stat(segment.file.fileno()).st_mtime * 1000)
 
 
-def _end_transaction_marker(batch: memoryview) -> tuple[bool, int] | None:
-    """(is_commit, coordinator_epoch) of a control batch's EndTransactionMarker; None
-    for a control batch emptied by the cleaner (Kafka ignores those)."""
-    records = decode_records(batch)
-    if not records:
-        return None
-    key, value = records[0].key, records[0].value
-    if key is None or len(key) < _CONTROL_KEY.size or value is None or len(value) < _CONTROL_VALUE.size:
-        raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "control batch without an end-transaction marker")
-    _, control_type = _CONTROL_KEY.unpack_from(key)
-    if control_type not in (CONTROL_TYPE_ABORT, CONTROL_TYPE_COMMIT):
-        raise KafkaError(ErrorCode.INVALID_RECORD, f"control record type {control_type} is not a transaction marker")
-    _, coordinator_epoch = _CONTROL_VALUE.unpack_from(value)
-    return control_type == CONTROL_TYPE_COMMIT, coordinator_epoch
-
-
 def _reconcile_topic_id(directory: Path, topic_id: uuid.UUID | None) -> uuid.UUID | None:
     path = directory / PARTITION_METADATA_NAME
     try:
@@ -1197,11 +1166,12 @@ def _load_producer_state(
             if header.producer_id < 0 or header.last_offset < replay_from:
                 continue
             if header.is_control:
-                marker = _end_transaction_marker(memoryview(segment.read_bytes(batch_position, header.size)))
+                marker = parse_end_txn_marker(memoryview(segment.read_bytes(batch_position, header.size)))
                 if marker is None:
                     continue
                 append.append_end_transaction_marker(
-                    header, marker[1], header.max_timestamp, offset=header.base_offset, is_commit=marker[0]
+                    header, marker.coordinator_epoch, header.max_timestamp, offset=header.base_offset,
+                    is_commit=marker.commit
                 )
             else:
                 append.append_data_batch(header, header.base_offset, header.last_offset, header.max_timestamp)

@@ -7,7 +7,6 @@ timeout, and a failing test shows the broker's stderr.
 from __future__ import annotations
 
 import ctypes
-import os
 import re
 import signal
 import subprocess

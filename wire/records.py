@@ -415,14 +415,18 @@ def end_txn_marker_batch(producer_id: int, producer_epoch: int, *, commit: bool,
 
 
 def parse_end_txn_marker(batch: bytes | bytearray | memoryview) -> EndTxnMarker | None:
-    """The marker of a control batch; None for other control records (or none)."""
+    """The EndTransactionMarker of a control batch; None for a control batch the cleaner
+    emptied (Kafka ignores those). KafkaError for anything else in a control batch."""
     records = decode_records(batch)
-    if not records or records[0].key is None or len(records[0].key) < _CONTROL_KEY.size:
+    if not records:
         return None
-    _, marker_type = _CONTROL_KEY.unpack_from(records[0].key)
-    value = records[0].value
-    if marker_type not in (ABORT_MARKER, COMMIT_MARKER) or value is None \
+    key, value = records[0].key, records[0].value
+    if key is None or len(key) < _CONTROL_KEY.size or value is None \
             or len(value) < _END_TXN_MARKER_VALUE.size:
-        return None
+        raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "control batch without an end-transaction marker")
+    _, marker_type = _CONTROL_KEY.unpack_from(key)
+    if marker_type not in (ABORT_MARKER, COMMIT_MARKER):
+        raise KafkaError(ErrorCode.INVALID_RECORD,
+                         f"control record type {marker_type} is not a transaction marker")
     _, coordinator_epoch = _END_TXN_MARKER_VALUE.unpack_from(value)
     return EndTxnMarker(marker_type == COMMIT_MARKER, coordinator_epoch)

@@ -173,8 +173,10 @@ def test_precreated_topics_come_from_the_topics_file(tmp_path, fake_brokers):
     assert result.cells[("consumer_group", "odd")].status == "PASS"
 
 
-def test_main_prints_the_matrices_and_fails_on_a_regression(tmp_path, fake_brokers, capsys):
+def test_main_prints_the_matrices_and_fails_on_a_regression(tmp_path, fake_brokers, capsys,
+                                                            monkeypatch):
     start, _ = fake_brokers
+    monkeypatch.setattr(matrix, "NOT_YET", {"consumer_group": 5})  # a scenario waiting on #5
     clients = tmp_path / "clients"
     write_runner(clients, "good", GOOD)
     write_runner(clients, "odd", ODD)
