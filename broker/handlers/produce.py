@@ -27,7 +27,7 @@ async def produce(ctx, request) -> dict | None:
                                    "base_offset": -1})
                 continue
             partitions.append(_append(broker, topic_data.name, partition_data, acks, now,
-                                      request.transactional_id))
+                                      request.transactional_id, ctx.header.api_version))
         responses.append({"name": topic_data.name, "partition_responses": partitions})
     if acks == 0:
         return None
@@ -35,7 +35,7 @@ async def produce(ctx, request) -> dict | None:
 
 
 def _append(broker, topic: str, partition_data, acks: int, now_ms: int,
-            transactional_id: str | None) -> dict:
+            transactional_id: str | None, version: int) -> dict:
     index = partition_data.index
     records = partition_data.records
     try:
@@ -45,11 +45,14 @@ def _append(broker, topic: str, partition_data, acks: int, now_ms: int,
                              f"Cannot append to internal topic {topic}")
         if records is None or len(records) == 0:
             raise KafkaError(ErrorCode.INVALID_RECORD, "Produce request carries no records")
-        if transactional_id is not None:
-            header = read_batch_header(records)
-            if header.is_transactional:
-                check_transactional_produce(broker, transactional_id, header.producer_id,
-                                            header.producer_epoch, topic, index)
+        header = read_batch_header(records)
+        if header.is_transactional:
+            if transactional_id is None:
+                # Kafka: transactional records need a transactional id to authorize.
+                raise KafkaError(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                                 "transactional records without a transactional id")
+            check_transactional_produce(broker, transactional_id, header.producer_id,
+                                        header.producer_epoch, topic, index, version)
         policy = broker.topic_policy(topic)
         if acks == -1:
             min_insync = policy.min_insync_replicas

@@ -7,6 +7,8 @@ from broker.handlers import handles
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode, KafkaError
 
+VERIFY_VERSION = 4  # AddPartitionsToTxn's first version with verify_only
+
 
 @handles(ApiKey.INIT_PRODUCER_ID, versions=range(0, 6))
 async def init_producer_id(ctx, request) -> dict:
@@ -163,13 +165,24 @@ async def describe_producers(ctx, request) -> dict:
 
 
 def check_transactional_produce(broker, transactional_id: str, producer_id: int,
-                                producer_epoch: int, topic: str, partition: int) -> None:
+                                producer_epoch: int, topic: str, partition: int,
+                                produce_version: int) -> None:
     """KIP-890 verification (transaction.partition.verification.enable): a transactional
-    write must go to a partition its transaction has added."""
+    write must go to a partition its transaction has added. Errors as Kafka maps them for
+    the producer: fenced -> INVALID_PRODUCER_EPOCH; not added -> TRANSACTION_ABORTABLE
+    from Produce v11 on, INVALID_TXN_STATE before."""
     if not broker.config.value("transaction.partition.verification.enable"):
         return
-    if not broker.transactions.partition_in_transaction(
-            transactional_id, producer_id, producer_epoch, topic, partition):
-        raise KafkaError(ErrorCode.INVALID_TXN_STATE,
-                         f"{topic}-{partition} is not part of the transaction of "
-                         f"{transactional_id!r}")
+    transactions = broker.transactions
+    errors = transactions.call(
+        transactions.coordinator.add_partitions, transactional_id, producer_id,
+        producer_epoch, [(topic, partition)], api_version=VERIFY_VERSION, verify_only=True)
+    error = errors[(topic, partition)]
+    if error == ErrorCode.NONE:
+        return
+    if error == ErrorCode.PRODUCER_FENCED:
+        error = ErrorCode.INVALID_PRODUCER_EPOCH
+    elif error == ErrorCode.TRANSACTION_ABORTABLE and produce_version <= 10:
+        error = ErrorCode.INVALID_TXN_STATE
+    raise KafkaError(error, f"{topic}-{partition} is not part of the transaction of "
+                            f"{transactional_id!r}")
