@@ -258,6 +258,24 @@ def test_kill_9_mid_transaction_never_shows_a_partial_transaction(gregor_factory
                            + ["after-restart"])
 
 
+def test_a_transaction_open_across_a_broker_restart_commits_after_it(gregor_factory):
+    broker = gregor_factory()
+    address = broker.address
+    create_topic(address, "restart", 1)
+    producer = transactional_producer(address, "txn-restart")
+    producer.begin_transaction()
+    producer.produce("restart", b"before-restart", partition=0)
+    producer.flush(CLIENT_TIMEOUT_S)
+    broker.restart()
+    assert broker.address == address, "the broker came back on another port"
+    # The coordinator reloaded the open transaction from __transaction_state and the
+    # partition its producer state: the producer carries on and commits.
+    producer.produce("restart", b"after-restart", partition=0)
+    producer.commit_transaction(CLIENT_TIMEOUT_S)
+    assert read_confluent(address, "restart", "read_committed", 2) == [
+        "before-restart", "after-restart"]
+
+
 # -- admin: DescribeTransactions, ListTransactions, DescribeProducers ----------------------
 
 def test_admin_lists_and_describes_transactions_and_producers(txn_broker):
