@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -417,6 +418,7 @@ class ZkStore:
         self._registration: BrokerRegistration | None = None
         self._registration_session_id = 0
         self._session_listeners: list[Callable[[str], None]] = []
+        self._refreshers: list[tuple[Watch, Callable[[], None]]] = []
         self._last_state = "connected"
         self.controller_epoch_version = UNKNOWN_VERSION  # of /controller_epoch, once elected
 
@@ -495,29 +497,41 @@ class ZkStore:
         may come back) or "lost" (session expired: ephemerals are gone). Runs on kazoo's
         connection thread: it must return quickly and not call the store. After "lost"
         then "connected", the store registers the broker again by itself; the controller
-        must be elected again by the caller."""
+        must be elected again by the caller. `close()` ends with "lost" too."""
         self._session_listeners.append(callback)
 
     def _on_state(self, state: str) -> None:
         name = _STATES.get(state, str(state).lower())
         previous, self._last_state = self._last_state, name
-        if name == "connected" and previous == "lost" and self._registration is not None:
-            # A new session: put back /brokers/ids/<id>, as Kafka's broker does after a
-            # session expiry. Not on this thread: it must not block.
-            self._client.handler.spawn(self._register_again, self._registration)
+        if name == "connected" and previous != "connected" and self._kazoo is not None:
+            # Not on this thread: it must not block.
+            self._kazoo.handler.spawn(self._after_reconnect, previous == "lost")
         for callback in list(self._session_listeners):
             try:
                 callback(name)
             except Exception:
                 log.exception("ZooKeeper session listener %r failed", callback)
 
-    def _register_again(self, registration: BrokerRegistration) -> None:
-        try:
-            self.register_broker(registration)
-            log.info("registered broker %d again after the ZooKeeper session expired",
-                     registration.id)
-        except (ZkError, KazooException) as exc:
-            log.error("could not register broker %d again: %s", registration.id, exc)
+    def _after_reconnect(self, session_expired: bool) -> None:
+        registration = self._registration
+        if session_expired and registration is not None:
+            # A new session: put back /brokers/ids/<id>, as Kafka's broker does.
+            try:
+                self.register_broker(registration)
+                log.info("registered broker %d again after the ZooKeeper session expired",
+                         registration.id)
+            except (ZkError, KazooException) as exc:
+                log.error("could not register broker %d again: %s", registration.id, exc)
+        # kazoo re-arms watches after a reconnect but stays silent when the children or
+        # the znode version look as before, which hides a broker that re-registered (or a
+        # topic re-created) meanwhile: deliver every watch's value once more.
+        for watch, refresh in list(self._refreshers):
+            if not watch.cancelled:
+                try:
+                    refresh()
+                except (ZkError, KazooException):
+                    log.exception("refreshing the watch on %s after a reconnect failed",
+                                  watch.path)
 
     # -- primitives ------------------------------------------------------------------
 
@@ -954,36 +968,52 @@ class ZkStore:
 
     def _watch_data(self, path: str, deliver: Callable[[bytes | None, Any], None]) -> Watch:
         watch = Watch(path)
+        lock = threading.Lock()  # one delivery at a time, kazoo's or a refresh
 
         def on_data(data: bytes | None, stat: Any, event: Any = None) -> bool | None:
             if watch.cancelled:
                 return False  # kazoo stops this DataWatch
-            try:
-                deliver(data, stat)
-            except Exception:
-                # A bad znode or a failing callback must not end the watch.
-                log.exception("watch on %s failed", path)
+            with lock:
+                _deliver_safely(path, deliver, data, stat)
             return None
 
+        def refresh() -> None:
+            with lock:
+                found = self._get(path)
+                _deliver_safely(path, deliver, *(found or (None, None)))
+
         self._client.DataWatch(path, on_data)
+        self._refreshers.append((watch, refresh))
         return watch
 
     def _watch_children(self, path: str, deliver: Callable[[list[str]], None]) -> Watch:
         watch = Watch(path)
+        lock = threading.Lock()
 
         def on_children(children: list[str]) -> bool | None:
             if watch.cancelled:
                 return False
-            try:
-                deliver(children)
-            except Exception:
-                log.exception("watch on %s failed", path)
+            with lock:
+                _deliver_safely(path, deliver, children)
             return None
+
+        def refresh() -> None:
+            with lock:
+                _deliver_safely(path, deliver, self._children(path))
 
         # The parent exists (PERSISTENT_PATHS): kazoo's ChildrenWatch ends if it does not.
         self._create_recursive(path, None, exist_ok=True)
         self._client.ChildrenWatch(path, on_children)
+        self._refreshers.append((watch, refresh))
         return watch
+
+
+def _deliver_safely(path: str, deliver: Callable[..., None], *args: Any) -> None:
+    try:
+        deliver(*args)
+    except Exception:
+        # A bad znode or a failing callback must not end the watch.
+        log.exception("watch on %s failed", path)
 
 
 def _check_version(expected_version: int) -> None:

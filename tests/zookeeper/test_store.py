@@ -285,6 +285,21 @@ def test_topic_watches(store, stores, events):
     names.wait_for(["billing"])
 
 
+def test_a_failing_callback_does_not_end_its_watch(store, events):
+    seen = events()
+
+    def fragile(names: list[str]) -> None:
+        seen(names)
+        raise RuntimeError("callback bug")
+
+    store.watch_topics(fragile)
+    assert seen.next() == []
+    store.create_topic("one", None, {0: [1]}, {})
+    seen.wait_for(["one"])
+    store.create_topic("two", None, {0: [1]}, {})
+    seen.wait_for(["one", "two"])
+
+
 def test_cancelled_watch_stops_calling(store, events):
     seen = events()
     watch = store.watch_topics(seen)
@@ -449,9 +464,11 @@ def test_concurrent_producer_id_blocks_never_overlap(stores):
 
 
 def test_expired_session_is_reported_and_the_broker_registers_again(store, connect_string, events):
-    states = events()
+    states, brokers = events(), events()
     store.add_session_listener(states)
     store.register_broker(BrokerRegistration(5, "127.0.0.1", 9095))
+    store.watch_brokers(brokers)
+    old_epoch = brokers.next()[5].epoch
     old_session = store.session_id
     # The classic way to expire a session: a second client joins it, then closes it.
     session_id, password = store._client.client_id
@@ -466,4 +483,13 @@ def test_expired_session_is_reported_and_the_broker_registers_again(store, conne
         assert time.monotonic() < deadline, "broker 5 was not registered again"
         time.sleep(0.1)
     assert store.session_id != old_session
+    # The watch lived through the expiry and reports the new registration (a new epoch).
+    new_epoch = store.brokers()[5].epoch
+    assert new_epoch != old_epoch
+    deadline = time.monotonic() + 15
+    while True:
+        latest = brokers.next()
+        if 5 in latest and latest[5].epoch == new_epoch:
+            break
+        assert time.monotonic() < deadline, f"the watch never showed epoch {new_epoch}"
     assert store._client.get("/brokers/ids/5")[1].ephemeralOwner == store.session_id
