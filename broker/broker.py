@@ -6,7 +6,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import trio
 
@@ -15,6 +15,7 @@ from broker.coordinator_log import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from broker.handlers import Registration, load_handlers
 from broker.metadata import LocalMetadata, TopicInfo
 from broker.metrics import BrokerMetrics, NoMetrics
+from broker.replication import ReplicaManager
 from broker.topics import INTERNAL_TOPICS, collision_key, validate_topic_name
 from broker.waiters import PartitionWaiters
 from coordinator.producer_ids import ProducerIdManager
@@ -29,6 +30,7 @@ from wire.protocol import (
 )
 
 if TYPE_CHECKING:
+    from broker.cluster import ClusterRuntime
     from broker.groups import GroupRuntime
     from broker.transactions import TransactionRuntime
 
@@ -83,6 +85,10 @@ class Broker:
         self._background: trio.Nursery | None = None
         self.advertised: Endpoint | None = None  # set once the listener is bound
         self._policies: dict[str, TopicPolicy] = {}
+        # Alone, this broker leads every partition it hosts; with zookeeper.connect the
+        # cluster runtime installs its manager (use_replica_manager) and applies states.
+        self.replicas = ReplicaManager.standalone_for(self)
+        self.cluster: "ClusterRuntime | None" = None  # set by the cluster runtime
 
     @classmethod
     def open(cls, config: BrokerConfig) -> "Broker":
@@ -117,7 +123,8 @@ class Broker:
             metadata.save()
         broker = cls(config, metadata, managers)
         broker._create_missing_partitions()
-        broker._lead_all_partitions()
+        if config.zookeeper_connect is None:
+            broker._lead_all_partitions()
         if OFFSETS_TOPIC.name in metadata.topics:
             broker.groups.load()
         if TRANSACTION_STATE_TOPIC.name in metadata.topics:
@@ -149,9 +156,17 @@ class Broker:
         """Starts the broker's own tasks (maintenance, coordinator timers) in `nursery`."""
         self._background = nursery
         nursery.start_soon(self.run_maintenance)
+        nursery.start_soon(self.replicas.run)
         for runtime in (self._groups, self._transactions):
             if runtime is not None:
                 nursery.start_soon(runtime.run_timers)
+
+    def use_replica_manager(self, manager: ReplicaManager) -> None:
+        """Installs the cluster's replica manager in place of the standalone one (before
+        any state is applied); started at once if the broker's tasks already run."""
+        self.replicas = manager
+        if self._background is not None:
+            self._background.start_soon(manager.run)
 
     @property
     def node_id(self) -> int:
@@ -209,20 +224,9 @@ class Broker:
                              f"This server does not host this topic-partition: {topic}-{partition}")
         return found
 
-    def leader_epoch(self, topic: str) -> int:
-        return self.metadata.topics[topic].leader_epoch
-
-    def check_leader_epoch(self, topic: str, current_leader_epoch: int) -> None:
-        """KIP-320: a client's view of the leader epoch must match ours (-1: not checked)."""
-        if current_leader_epoch == -1:
-            return
-        leader_epoch = self.leader_epoch(topic)
-        if current_leader_epoch < leader_epoch:
-            raise KafkaError(ErrorCode.FENCED_LEADER_EPOCH,
-                             f"{topic}: leader epoch {current_leader_epoch} < {leader_epoch}")
-        if current_leader_epoch > leader_epoch:
-            raise KafkaError(ErrorCode.UNKNOWN_LEADER_EPOCH,
-                             f"{topic}: leader epoch {current_leader_epoch} > {leader_epoch}")
+    def partition_leader_epoch(self, topic: str, partition: int) -> int:
+        """The partition's leader epoch as this broker knows it (-1: not hosted here)."""
+        return self.replicas.leader_epoch(topic, partition)
 
     def topic_policy(self, topic: str) -> "TopicPolicy":
         """The topic configs the produce path applies, derived once per config change."""
@@ -253,14 +257,50 @@ class Broker:
         # Alone, this broker is the whole ISR of every partition, so as leader its high
         # watermark is its log end offset (what recovery kept is what was acknowledged).
         for manager in self.log_managers:
-            for partition_log in manager.logs().values():
-                partition_log.update_high_watermark(partition_log.log_end_offset)
+            for (topic, partition), partition_log in manager.logs().items():
+                info = self.metadata.topics.get(topic)
+                self.replicas.lead_locally(topic, partition, partition_log,
+                                           info.leader_epoch if info is not None else 0)
 
-    def _create_logs(self, topic: TopicInfo, partitions: range) -> None:
+    def _create_logs(self, topic: TopicInfo, partitions: Iterable[int]) -> None:
         config = topic_log_config(topic.configs, self.config)
         for partition in partitions:
             if self.partition_log(topic.name, partition) is None:
-                self._least_loaded_manager().create(topic.name, partition, config, topic.topic_id)
+                created = self._least_loaded_manager().create(topic.name, partition, config,
+                                                              topic.topic_id)
+                self.replicas.local_log_created(topic.name, partition, created,
+                                                topic.leader_epoch)
+
+    def ensure_local_partitions(self, topic: TopicInfo, partitions: Iterable[int]) -> None:
+        """Creates the logs of `partitions` of `topic` that this broker does not have yet
+        (the cluster runtime: the partitions assigned here)."""
+        self._create_logs(topic, partitions)
+
+    def topic_changed(self, name: str) -> None:
+        """The topic's configs or partition count changed in the metadata (the cluster
+        runtime): re-derive its policies and the configs of its local logs."""
+        self._policies.pop(name, None)
+        topic = self.metadata.topics.get(name)
+        if topic is None:
+            return
+        log_config = topic_log_config(topic.configs, self.config)
+        for manager in self.log_managers:
+            for (topic_name, _), partition_log in manager.logs().items():
+                if topic_name == name:
+                    partition_log.update_config(log_config)
+
+    def drop_local_topic(self, name: str) -> None:
+        """Forgets a topic the cluster deleted (or replaced): removes it from the local
+        metadata and deletes every local log of it."""
+        if name in self.metadata.topics:
+            self.metadata.remove_topic(name)
+        self._policies.pop(name, None)
+        for manager in self.log_managers:
+            for (topic_name, partition) in list(manager.logs()):
+                if topic_name == name:
+                    self.replicas.remove(name, partition)
+                    manager.delete(name, partition)
+                    self.notify_append(name, partition)
 
     # -- topics --------------------------------------------------------------------
 
@@ -322,6 +362,7 @@ class Broker:
         self.metadata.save()
         self._policies.pop(name, None)
         for partition in range(topic.partition_count):
+            self.replicas.remove(name, partition)
             for manager in self.log_managers:
                 if manager.get(name, partition) is not None:
                     manager.delete(name, partition)

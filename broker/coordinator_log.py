@@ -100,10 +100,11 @@ class CoordinatorLog:
                              "is_transactional": True}
         batch = build_batch([(key, value, [], now_ms) for key, value in records],
                             compression=codec, **transactional)
-        partition_log = self._broker.require_partition(self._topic.name, partition)
-        info = partition_log.append(batch, leader_epoch=self._broker.leader_epoch(self._topic.name),
-                                    now_ms=now_ms, origin=AppendOrigin.COORDINATOR)
-        partition_log.update_high_watermark(partition_log.log_end_offset)
+        replicas = self._broker.replicas
+        leader = replicas.leader_partition(self._topic.name, partition)
+        info = leader.log.append(batch, leader_epoch=leader.leader_epoch, now_ms=now_ms,
+                                 origin=AppendOrigin.COORDINATOR)
+        replicas.appended(leader)
         self._broker.notify_append(self._topic.name, partition)
         return info.last_offset + 1
 

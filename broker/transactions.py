@@ -40,14 +40,13 @@ class TransactionRuntime(CoordinatorRuntime):
             allocate_producer_id=broker.allocate_producer_id,
             group_partition_for=groups.coordinator.partition_for)
 
-    @property
-    def _coordinator_epoch(self) -> int:
-        return self._broker.leader_epoch(TRANSACTION_STATE_TOPIC.name)
+    def _coordinator_epoch(self, partition: int) -> int:
+        return self._broker.partition_leader_epoch(TRANSACTION_STATE_TOPIC.name, partition)
 
     def _load_partition(self, partition: int, entries: list[LogEntry], now: int) -> "Outcome":
         return self.coordinator.load(
             partition, [(entry.key, entry.value) for entry in entries if entry.key is not None],
-            now, self._coordinator_epoch)
+            now, self._coordinator_epoch(partition))
 
     def _apply(self, outcome: "Outcome") -> None:
         self._append_records(outcome.records)
@@ -61,21 +60,21 @@ class TransactionRuntime(CoordinatorRuntime):
         broker = self._broker
         now = now_ms()
         for topic, partition in marker.partitions:
-            partition_log = broker.partition_log(topic, partition)
-            if partition_log is None:
+            leader = broker.replicas.leader_or_none(topic, partition)
+            if leader is None:
                 continue
             try:
-                partition_log.append_marker(
+                leader.log.append_marker(
                     marker.producer_id, marker.producer_epoch, commit=marker.commit,
                     coordinator_epoch=marker.coordinator_epoch,
-                    leader_epoch=broker.leader_epoch(topic), now_ms=now)
+                    leader_epoch=leader.leader_epoch, now_ms=now)
             except KafkaError as exc:
                 # Kafka's marker writer drops a marker the partition refuses (a fenced
                 # coordinator or producer epoch): a newer one has decided that partition.
                 log.warning("transaction marker for producer %d refused by %s-%d: %s",
                             marker.producer_id, topic, partition, exc)
                 continue
-            partition_log.update_high_watermark(partition_log.log_end_offset)
+            broker.replicas.appended(leader)
             broker.notify_append(topic, partition)
             if topic == OFFSETS_TOPIC.name:
                 broker.groups.complete_transaction(marker.producer_id, marker.commit, partition)

@@ -21,7 +21,9 @@ async def delete_records(ctx, request) -> dict:
 
 
 def _answer(broker, topic: str, wanted) -> dict:
-    partition_log = broker.require_partition(topic, wanted.partition_index)
+    # Kafka also waits until every follower's log start offset reaches the new one (its
+    # low watermark); here the followers take it on their next fetch.
+    partition_log = broker.replicas.leader_partition(topic, wanted.partition_index).log
     offset = wanted.offset
     if offset == HIGH_WATERMARK:
         offset = partition_log.high_watermark

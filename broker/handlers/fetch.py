@@ -21,11 +21,6 @@ async def fetch(ctx, request) -> dict:
         return {"error_code": session_error, "session_id": 0, "responses": []}
     broker = ctx.broker
     replica_id = request.replica_state.replica_id if version >= 15 else request.replica_id
-    if replica_id >= 0:
-        # A follower: this broker has none until replication exists.
-        error = ErrorCode.NOT_LEADER_OR_FOLLOWER
-    else:
-        error = None
     topics = []
     for topic in request.topics:
         if version >= 13:
@@ -37,12 +32,17 @@ async def fetch(ctx, request) -> dict:
         topics.append((name, topic_id, topic.partitions))
 
     read_committed = request.isolation_level == READ_COMMITTED
-    deadline_ms = ctx.now_ms() + max(request.max_wait_ms, 0)
+    now = ctx.now_ms()
+    deadline_ms = now + max(request.max_wait_ms, 0)
     keys = [(name, p.partition) for name, _, partitions in topics for p in partitions]
+    refused = None
+    if replica_id >= 0:
+        # A follower: checked and its progress recorded once, before any waiting.
+        refused = _follower_fetch(broker, topics, replica_id, version, now)
     while True:
         responses, total_bytes, any_error = _read_all(
-            broker, topics, request.max_bytes, read_committed, version, error,
-            upto_log_end=replica_id == DEBUG_REPLICA_ID)
+            broker, topics, request.max_bytes, read_committed, version, refused,
+            upto_log_end=replica_id >= 0 or replica_id == DEBUG_REPLICA_ID)
         remaining_ms = deadline_ms - ctx.now_ms()
         if total_bytes >= request.min_bytes or any_error or remaining_ms <= 0:
             break
@@ -63,8 +63,60 @@ def _check_session(request, version: int) -> ErrorCode | None:
     return None
 
 
+def _follower_fetch(broker, topics, replica_id: int, version: int, now_ms: int) -> dict:
+    """Checks a follower's fetch of each partition (led here, the follower among its
+    replicas, its leader epoch current, its log not diverged) and records its progress;
+    returns the answers of the partitions that get no records, by (topic, partition)."""
+    replicas = broker.replicas
+    refused = {}
+    for name, _, partitions in topics:
+        for wanted in partitions:
+            index = wanted.partition
+            if name is None:
+                continue  # UNKNOWN_TOPIC_ID, answered by the read
+            try:
+                partition = replicas.leader_partition(name, index)
+                state = partition.state
+                if state is not None and replica_id not in state.replicas:
+                    raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER,
+                                     f"broker {replica_id} is not a replica of {name}-{index}")
+                if state is None:  # alone: nobody follows
+                    raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER,
+                                     f"{name}-{index} has no followers")
+                if version >= 9:
+                    partition.check_leader_epoch(wanted.current_leader_epoch)
+            except KafkaError as exc:
+                refused[(name, index)] = _empty(index, exc.code, broker.partition_log(name, index))
+                continue
+            partition_log = partition.log
+            last_fetched_epoch = wanted.last_fetched_epoch if version >= 12 else -1
+            if last_fetched_epoch >= 0:
+                # KIP-595: the follower's log diverged if its last epoch ends earlier here
+                # than where it fetches; it truncates to the answer instead of appending.
+                epoch, end_offset = partition_log.end_offset_for_epoch(last_fetched_epoch)
+                if end_offset >= 0 and (epoch != last_fetched_epoch
+                                        or end_offset < wanted.fetch_offset):
+                    answer = _empty(index, ErrorCode.NONE, partition_log)
+                    answer["diverging_epoch"] = {"epoch": epoch, "end_offset": end_offset}
+                    refused[(name, index)] = answer
+                    continue
+            replicas.follower_fetched(name, index, replica_id, wanted.fetch_offset, now_ms)
+    return refused
+
+
+def _empty(index: int, error: ErrorCode, partition_log) -> dict:
+    answer = {"partition_index": index, "error_code": error, "high_watermark": -1,
+              "last_stable_offset": -1, "log_start_offset": -1, "aborted_transactions": None,
+              "records": b""}
+    if partition_log is not None:
+        answer.update(high_watermark=partition_log.high_watermark,
+                      last_stable_offset=partition_log.last_stable_offset,
+                      log_start_offset=partition_log.log_start_offset)
+    return answer
+
+
 def _read_all(broker, topics, max_bytes: int, read_committed: bool, version: int,
-              error: ErrorCode | None, upto_log_end: bool):
+              refused: dict | None, upto_log_end: bool):
     budget = max_bytes
     total_bytes = 0
     any_error = False
@@ -72,10 +124,15 @@ def _read_all(broker, topics, max_bytes: int, read_committed: bool, version: int
     for name, topic_id, partitions in topics:
         results = []
         for wanted in partitions:
-            result, size = _read_partition(broker, name, version, wanted, budget,
-                                           min_one_batch=total_bytes == 0,
-                                           read_committed=read_committed, error=error,
-                                           upto_log_end=upto_log_end)
+            if refused is not None and (name, wanted.partition) in refused:
+                # Refused, or diverged (KIP-595): answered now, without waiting.
+                result, size = refused[(name, wanted.partition)], 0
+                any_error = True
+            else:
+                result, size = _read_partition(broker, name, version, wanted, budget,
+                                               min_one_batch=total_bytes == 0,
+                                               read_committed=read_committed,
+                                               upto_log_end=upto_log_end)
             if result["error_code"] != ErrorCode.NONE:
                 any_error = True
             budget = max(budget - size, 0)
@@ -88,19 +145,16 @@ def _read_all(broker, topics, max_bytes: int, read_committed: bool, version: int
 
 
 def _read_partition(broker, topic: str | None, version: int, wanted, budget: int, *,
-                    min_one_batch: bool, read_committed: bool, error: ErrorCode | None,
+                    min_one_batch: bool, read_committed: bool,
                     upto_log_end: bool) -> tuple[dict, int]:
     index = wanted.partition
-    empty = {"partition_index": index, "high_watermark": -1, "last_stable_offset": -1,
-             "log_start_offset": -1, "aborted_transactions": None, "records": b""}
-    if error is not None:
-        return {**empty, "error_code": error}, 0
     if topic is None:
-        return {**empty, "error_code": ErrorCode.UNKNOWN_TOPIC_ID}, 0
+        return _empty(index, ErrorCode.UNKNOWN_TOPIC_ID, None), 0
     try:
-        partition_log = broker.require_partition(topic, index)
+        partition = broker.replicas.leader_partition(topic, index)
         if version >= 9:
-            broker.check_leader_epoch(topic, wanted.current_leader_epoch)
+            partition.check_leader_epoch(wanted.current_leader_epoch)
+        partition_log = partition.log
         high_watermark = partition_log.high_watermark
         last_stable_offset = partition_log.last_stable_offset
         if upto_log_end:
@@ -117,12 +171,7 @@ def _read_partition(broker, topic: str | None, version: int, wanted, budget: int
         data = found if found.size >= SENDFILE_MIN_BYTES else found.read()
         size = found.size
     except KafkaError as exc:
-        found = broker.partition_log(topic, index)
-        if found is not None:
-            empty.update(high_watermark=found.high_watermark,
-                         last_stable_offset=found.last_stable_offset,
-                         log_start_offset=found.log_start_offset)
-        return {**empty, "error_code": exc.code}, 0
+        return _empty(index, exc.code, broker.partition_log(topic, index)), 0
     aborted = None
     if read_committed:
         # Every aborted transaction that may overlap what is sent: the client drops their

@@ -36,10 +36,11 @@ def _answer(broker, topic: str, version: int, read_committed: bool, wanted) -> d
 
 def _lookup(broker, topic: str, wanted, version: int,
             read_committed: bool) -> tuple[int, int, int]:
-    partition_log = broker.require_partition(topic, wanted.partition_index)
+    partition = broker.replicas.leader_partition(topic, wanted.partition_index)
     if version >= 4:
-        broker.check_leader_epoch(topic, wanted.current_leader_epoch)
-    leader_epoch = broker.leader_epoch(topic)
+        partition.check_leader_epoch(wanted.current_leader_epoch)
+    partition_log = partition.log
+    leader_epoch = partition.leader_epoch
     timestamp = wanted.timestamp
     # What the isolation level may read: read_committed ends at the last stable offset.
     end = partition_log.last_stable_offset if read_committed else partition_log.high_watermark

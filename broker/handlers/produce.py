@@ -19,6 +19,7 @@ async def produce(ctx, request) -> dict | None:
         error = None
     now = ctx.now_ms()
     responses = []
+    waits: list = []  # acks=all: (partition, offset the high watermark must reach, result)
     for topic_data in request.topic_data:
         partitions = []
         for partition_data in topic_data.partition_data:
@@ -27,19 +28,24 @@ async def produce(ctx, request) -> dict | None:
                                    "base_offset": -1})
                 continue
             partitions.append(_append(broker, topic_data.name, partition_data, acks, now,
-                                      request.transactional_id, ctx.header.api_version))
+                                      request.transactional_id, ctx.header.api_version, waits))
         responses.append({"name": topic_data.name, "partition_responses": partitions})
     if acks == 0:
         return None
+    if waits:
+        # Kafka answers a connection's requests in order, so waiting here holds back only
+        # this connection, as Kafka's purgatory does.
+        await broker.replicas.wait_for_acks(waits, request.timeout_ms)
     return {"responses": responses, "throttle_time_ms": 0}
 
 
 def _append(broker, topic: str, partition_data, acks: int, now_ms: int,
-            transactional_id: str | None, version: int) -> dict:
+            transactional_id: str | None, version: int, waits: list) -> dict:
     index = partition_data.index
     records = partition_data.records
     try:
-        partition_log = broker.require_partition(topic, index)
+        partition = broker.replicas.leader_partition(topic, index)
+        partition_log = partition.log
         if broker.is_internal(topic):
             raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
                              f"Cannot append to internal topic {topic}")
@@ -56,14 +62,15 @@ def _append(broker, topic: str, partition_data, acks: int, now_ms: int,
         policy = broker.topic_policy(topic)
         if acks == -1:
             min_insync = policy.min_insync_replicas
-            if min_insync > 1:  # one broker: the ISR is this broker alone
+            isr = partition.isr
+            if len(isr) < min_insync:
                 raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS,
-                                 f"The size of the current ISR (1) is insufficient to satisfy "
-                                 f"the min.isr requirement of {min_insync} for partition "
-                                 f"{topic}-{index}")
+                                 f"The size of the current ISR {isr} is insufficient to "
+                                 f"satisfy the min.isr requirement of {min_insync} for "
+                                 f"partition {topic}-{index}")
         if policy.compression is not None:
             records = recompress(records, policy.compression)
-        info = partition_log.append(records, leader_epoch=broker.leader_epoch(topic),
+        info = partition_log.append(records, leader_epoch=partition.leader_epoch,
                                     now_ms=now_ms)
     except KafkaError as exc:
         # Kafka sends a message only for record validation failures; clients show their
@@ -72,10 +79,14 @@ def _append(broker, topic: str, partition_data, acks: int, now_ms: int,
         return {"index": index, "error_code": exc.code, "base_offset": -1,
                 "error_message": message or None}
     if not info.duplicate:
-        # Alone, this broker is the whole ISR: the high watermark follows the log end.
-        partition_log.update_high_watermark(partition_log.log_end_offset)
+        # Alone in the ISR, the high watermark follows the log end at once; otherwise it
+        # moves as the followers fetch.
+        broker.replicas.appended(partition)
         broker.notify_append(topic, index)
         broker.metrics.bytes_in(topic, len(records))
-    return {"index": index, "error_code": ErrorCode.NONE, "base_offset": info.base_offset,
-            "log_append_time_ms": info.log_append_time_ms,
-            "log_start_offset": info.log_start_offset}
+    result = {"index": index, "error_code": ErrorCode.NONE, "base_offset": info.base_offset,
+              "log_append_time_ms": info.log_append_time_ms,
+              "log_start_offset": info.log_start_offset}
+    if acks == -1 and partition_log.high_watermark <= info.last_offset:
+        waits.append((partition, info.last_offset + 1, result))
+    return result

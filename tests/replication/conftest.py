@@ -1,0 +1,211 @@
+"""Several brokers in process on loopback ports, replicating under a fixed assignment the
+test applies itself; an in-memory stand-in for ZooKeeper's partition states (compare-and-
+set of the ISR on a version), and a client speaking our own wire encoder."""
+from __future__ import annotations
+
+import struct
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import trio
+
+from broker.broker import Broker
+from broker.config import load_broker_config
+from broker.metadata import TopicInfo
+from broker.replication import PartitionState, ReplicaManager
+from broker.server import serve
+from wire.api_keys import ApiKey
+from wire.protocol import decode_response, encode_request
+from wire.records import build_batch
+
+TIMEOUT_S = 20
+SETTINGS = {"listeners": "PLAINTEXT://127.0.0.1:0", "num.partitions": "1",
+            "replica.fetch.wait.max.ms": "100", "replica.fetch.backoff.ms": "50",
+            "replica.lag.time.max.ms": "10000", "auto.create.topics.enable": "false"}
+PRODUCE_VERSION = 9
+FETCH_VERSION = 12
+
+
+class Client:
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.correlation_id = 0
+        self.buffer = bytearray()
+
+    async def call(self, api_key: int, version: int, body: dict):
+        self.correlation_id += 1
+        await self.stream.send_all(encode_request(api_key, version, self.correlation_id,
+                                                  "replication-test", body))
+        with trio.fail_after(TIMEOUT_S):
+            while len(self.buffer) < 4 or len(self.buffer) < 4 + struct.unpack(">i", self.buffer[:4])[0]:
+                data = await self.stream.receive_some(65536)
+                assert data, "broker closed the connection"
+                self.buffer += data
+        size = struct.unpack(">i", self.buffer[:4])[0]
+        frame = bytes(self.buffer[4:4 + size])
+        del self.buffer[:4 + size]
+        received_id, response = decode_response(api_key, version, frame)
+        assert received_id == self.correlation_id
+        return response
+
+    async def produce(self, topic: str, values: list[bytes], *, acks: int = -1,
+                      timeout_ms: int = 10_000, partition: int = 0):
+        batch = build_batch([(None, value, [], 1_700_000_000_000) for value in values])
+        response = await self.call(ApiKey.PRODUCE, PRODUCE_VERSION, {
+            "transactional_id": None, "acks": acks, "timeout_ms": timeout_ms,
+            "topic_data": [{"name": topic, "partition_data": [
+                {"index": partition, "records": batch}]}]})
+        return response.responses[0].partition_responses[0]
+
+    async def fetch(self, topic: str, offset: int = 0, *, leader_epoch: int = -1,
+                    partition: int = 0):
+        response = await self.call(ApiKey.FETCH, FETCH_VERSION, {
+            "replica_id": -1, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20,
+            "isolation_level": 0, "session_id": 0, "session_epoch": -1,
+            "topics": [{"topic": topic, "partitions": [
+                {"partition": partition, "current_leader_epoch": leader_epoch,
+                 "fetch_offset": offset, "last_fetched_epoch": -1, "log_start_offset": -1,
+                 "partition_max_bytes": 1 << 20}]}]})
+        return response.responses[0].partitions[0]
+
+
+class Controller:
+    """The partition states as ZooKeeper would hold them; alter_isr is its compare-and-set."""
+
+    def __init__(self) -> None:
+        self.states: dict[tuple[str, int], PartitionState] = {}
+        self.isr_changes: list[list[int]] = []
+
+    def set(self, state: PartitionState) -> PartitionState:
+        key = (state.topic, state.partition)
+        current = self.states.get(key)
+        state = replace(state, version=0 if current is None else current.version + 1)
+        self.states[key] = state
+        return state
+
+    async def alter_isr(self, state: PartitionState, new_isr: list[int]) -> PartitionState | None:
+        await trio.sleep(0)
+        key = (state.topic, state.partition)
+        current = self.states[key]
+        if current.version != state.version or current.leader_epoch != state.leader_epoch:
+            return None
+        self.isr_changes.append(list(new_isr))
+        return self.set(replace(current, isr=list(new_isr)))
+
+
+class LocalCluster:
+    """N brokers (node ids 1..N), each its own data dir, started and stopped by the test."""
+
+    def __init__(self, nursery: trio.Nursery, base: Path, settings: dict[str, str]) -> None:
+        self.nursery = nursery
+        self.base = base
+        self.settings = settings
+        self.controller = Controller()
+        self.brokers: dict[int, Broker] = {}
+        self.addresses: dict[int, tuple[str, int]] = {}
+        self._scopes: dict[int, trio.CancelScope] = {}
+        self._stopped: dict[int, trio.Event] = {}
+        self.topics: dict[str, TopicInfo] = {}
+
+    def endpoint_of(self, node_id: int) -> tuple[str, int] | None:
+        return self.addresses.get(node_id)
+
+    async def start(self, node_id: int) -> Broker:
+        config = load_broker_config(None, {**self.settings, "node.id": str(node_id),
+                                           "log.dirs": str(self.base / f"broker-{node_id}")})
+        broker = Broker.open(config)
+        broker.use_replica_manager(ReplicaManager(broker, node_id, self.endpoint_of,
+                                                  self.controller.alter_isr))
+        for info in self.topics.values():
+            self._add_topic(broker, info)
+        scope = trio.CancelScope()
+        stopped = trio.Event()
+
+        async def run(task_status=trio.TASK_STATUS_IGNORED):
+            try:
+                with scope:
+                    await serve(broker, task_status=task_status)
+            finally:
+                broker.close()
+                stopped.set()
+
+        self.addresses[node_id] = await self.nursery.start(run)
+        self.brokers[node_id] = broker
+        self._scopes[node_id] = scope
+        self._stopped[node_id] = stopped
+        return broker
+
+    async def stop(self, node_id: int) -> None:
+        self._scopes.pop(node_id).cancel()
+        with trio.fail_after(TIMEOUT_S):
+            await self._stopped.pop(node_id).wait()
+        del self.brokers[node_id]
+        del self.addresses[node_id]
+
+    async def stop_all(self) -> None:
+        for node_id in list(self.brokers):
+            await self.stop(node_id)
+
+    def create_topic(self, name: str, configs: dict[str, str] | None = None) -> None:
+        info = TopicInfo(name=name, topic_id=uuid.uuid4(), partition_count=1,
+                         configs=dict(configs or {}))
+        self.topics[name] = info
+        for broker in self.brokers.values():
+            self._add_topic(broker, info)
+
+    @staticmethod
+    def _add_topic(broker: Broker, info: TopicInfo) -> None:
+        if info.name not in broker.metadata.topics:
+            broker.metadata.add_topic(TopicInfo(info.name, info.topic_id, info.partition_count,
+                                                dict(info.configs)))
+        broker.ensure_local_partitions(broker.metadata.topics[info.name],
+                                       range(info.partition_count))
+
+    async def assign(self, topic: str, replicas: list[int], leader: int, leader_epoch: int,
+                     isr: list[int], *, to: list[int] | None = None) -> PartitionState:
+        """Sets the partition state and applies it on the brokers `to` (default: all running)."""
+        state = self.controller.set(PartitionState(topic, 0, replicas, leader, leader_epoch,
+                                                   isr, 0))
+        await self.apply(state, to)
+        return state
+
+    async def apply(self, state: PartitionState, to: list[int] | None = None) -> None:
+        for node_id in (to if to is not None else list(self.brokers)):
+            await self.brokers[node_id].replicas.apply([state])
+
+    def state(self, topic: str) -> PartitionState:
+        return self.controller.states[(topic, 0)]
+
+    async def client(self, node_id: int) -> Client:
+        stream = await trio.open_tcp_stream(*self.addresses[node_id])
+        return Client(stream)
+
+
+@pytest.fixture
+async def cluster_factory(tmp_path):
+    clusters = []
+    async with trio.open_nursery() as nursery:
+        def make(**settings: str) -> LocalCluster:
+            made = LocalCluster(nursery, tmp_path, {**SETTINGS, **settings})
+            clusters.append(made)
+            return made
+        yield make
+        for made in clusters:
+            await made.stop_all()
+        nursery.cancel_scope.cancel()
+
+
+async def wait_until(condition, timeout_s: float = TIMEOUT_S, what: str = "condition") -> None:
+    with trio.move_on_after(timeout_s):
+        while not condition():
+            await trio.sleep(0.02)
+        return
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def log_bytes(broker: Broker, topic: str) -> bytes:
+    partition_log = broker.partition_log(topic, 0)
+    return partition_log.read(partition_log.log_start_offset, 1 << 30).read() \
+        if partition_log.log_end_offset > partition_log.log_start_offset else b""
