@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import trio
 
+from broker.broker import Broker
+from broker.config import load_broker_config
 from broker.replication import PartitionState
-from tests.replication.conftest import log_bytes, wait_until
+from broker.server import serve
+from tests.replication.conftest import SETTINGS, Client, log_bytes, wait_until
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode
 from wire.records import decode_records, iter_batches
@@ -284,3 +287,61 @@ async def test_failover_among_three_brokers(cluster_factory):
         assert log_bytes(broker, TOPIC) == log_bytes(second, TOPIC)
         assert broker.partition_log(TOPIC, 0).leader_epoch_entries() == [(1, 0), (2, 2)]
     assert values_in(first) == [b"e1-a", b"e1-b", b"e2-a", b"e2-b"]
+
+
+async def test_applying_an_unchanged_state_changes_nothing(cluster_factory):
+    cluster = cluster_factory()
+    leader, follower = await cluster.start(1), await cluster.start(2)
+    cluster.create_topic(TOPIC)
+    state = await cluster.assign(TOPIC, [1, 2], leader=1, leader_epoch=1, isr=[1, 2])
+    client = await cluster.client(1)
+    assert (await client.produce(TOPIC, [b"one"])).error_code == ErrorCode.NONE
+    await wait_until(lambda: in_sync(leader, follower))
+    progress = leader.replicas.get(TOPIC, 0).followers[2]
+    fetch_state = follower.replicas._fetchers[1].partitions[(TOPIC, 0)]
+    await cluster.apply(state)
+    await cluster.apply(state)
+    assert leader.replicas.get(TOPIC, 0).followers[2] is progress  # not reset
+    assert follower.replicas._fetchers[1].partitions[(TOPIC, 0)] is fetch_state
+    assert not fetch_state.truncating
+    # A broker removed from the replicas stops following and serves nobody.
+    removed = cluster.controller.set(PartitionState(TOPIC, 0, [1], 1, 1, [1], 0))
+    await cluster.apply(removed)
+    assert (TOPIC, 0) not in follower.replicas._fetchers[1].partitions
+    assert leader.replicas.get(TOPIC, 0).followers == {}
+    answer = await client.produce(TOPIC, [b"two"], acks=-1)
+    assert (answer.error_code, answer.base_offset) == (ErrorCode.NONE, 1)
+    to_follower = await cluster.client(2)
+    assert (await to_follower.fetch(TOPIC, 0)).error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER
+
+
+async def test_a_broker_alone_leads_everything_with_itself_as_the_isr(tmp_path):
+    config = load_broker_config(None, {**SETTINGS, "node.id": "4",
+                                       "log.dirs": str(tmp_path / "alone")})
+    broker = Broker.open(config)
+    broker.create_topic(TOPIC, 1, {})
+    broker.create_topic("strict", 1, {"min.insync.replicas": "2"})
+    async with trio.open_nursery() as nursery:
+        address = await nursery.start(serve, broker)
+        client = Client(await trio.open_tcp_stream(*address))
+        partition = broker.replicas.get(TOPIC, 0)
+        assert (partition.is_leader, partition.isr, partition.leader_epoch) == (True, [4], 0)
+        answer = await client.produce(TOPIC, [b"x", b"y"], acks=-1, timeout_ms=0)
+        assert (answer.error_code, answer.base_offset) == (ErrorCode.NONE, 0)
+        assert broker.partition_log(TOPIC, 0).high_watermark == 2
+        answer = await client.produce("strict", [b"x"], acks=-1)
+        assert (answer.error_code, answer.base_offset) == (ErrorCode.NOT_ENOUGH_REPLICAS, -1)
+        response = await client.call(ApiKey.FETCH, 12, {
+            "replica_id": 5, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20,
+            "isolation_level": 0, "session_id": 0, "session_epoch": -1,
+            "topics": [{"topic": TOPIC, "partitions": [
+                {"partition": 0, "current_leader_epoch": 0, "fetch_offset": 0,
+                 "last_fetched_epoch": -1, "log_start_offset": 0,
+                 "partition_max_bytes": 1024}]}]})
+        assert response.responses[0].partitions[0].error_code == \
+            ErrorCode.NOT_LEADER_OR_FOLLOWER
+        broker.delete_topic(TOPIC)
+        assert broker.replicas.get(TOPIC, 0) is None
+        await client.stream.aclose()
+        nursery.cancel_scope.cancel()
+    broker.close()
