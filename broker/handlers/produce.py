@@ -19,7 +19,9 @@ async def produce(ctx, request) -> dict | None:
         error = None
     now = ctx.now_ms()
     responses = []
-    waits: list = []  # acks=all: (partition, offset the high watermark must reach, result)
+    # acks=all: (partition, offset the high watermark must reach, result) of each append
+    # the ISR has yet to replicate; acks=1 and acks=0 allocate nothing for it.
+    waits: list | None = [] if acks == -1 else None
     for topic_data in request.topic_data:
         partitions = []
         for partition_data in topic_data.partition_data:
@@ -40,7 +42,7 @@ async def produce(ctx, request) -> dict | None:
 
 
 def _append(broker, topic: str, partition_data, acks: int, now_ms: int,
-            transactional_id: str | None, version: int, waits: list) -> dict:
+            transactional_id: str | None, version: int, waits: list | None) -> dict:
     index = partition_data.index
     records = partition_data.records
     try:
@@ -87,6 +89,6 @@ def _append(broker, topic: str, partition_data, acks: int, now_ms: int,
     result = {"index": index, "error_code": ErrorCode.NONE, "base_offset": info.base_offset,
               "log_append_time_ms": info.log_append_time_ms,
               "log_start_offset": info.log_start_offset}
-    if acks == -1 and partition_log.high_watermark <= info.last_offset:
+    if waits is not None and partition_log.high_watermark <= info.last_offset:
         waits.append((partition, info.last_offset + 1, result))
     return result
