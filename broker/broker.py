@@ -85,9 +85,13 @@ class Broker:
         self._background: trio.Nursery | None = None
         self.advertised: Endpoint | None = None  # set once the listener is bound
         self._policies: dict[str, TopicPolicy] = {}
-        # Alone, this broker leads every partition it hosts; with zookeeper.connect the
-        # cluster runtime installs its manager (use_replica_manager) and applies states.
-        self.replicas = ReplicaManager.standalone_for(self)
+        # Alone, this broker leads every partition it hosts. With zookeeper.connect the
+        # cluster runtime connects this manager to its peers and ISR writes
+        # (replicas.connect) and applies the partition states.
+        if config.zookeeper_connect is None:
+            self.replicas = ReplicaManager.standalone_for(self)
+        else:
+            self.replicas = ReplicaManager(self, config.node_id, lambda _node: None, None)
         self.cluster: "ClusterRuntime | None" = None  # set by the cluster runtime
 
     @classmethod

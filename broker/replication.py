@@ -147,6 +147,16 @@ class ReplicaManager:
         self.fetch_backoff_ms = config.value("replica.fetch.backoff.ms")
         self.socket_timeout_ms = config.value("replica.socket.timeout.ms")
 
+    def connect(self, endpoint_of: Callable[[int], tuple[str, int] | None],
+                alter_isr: AlterIsr) -> None:
+        """Gives a clustered broker's manager (created without them at start-up) the
+        peers' addresses and the ISR compare-and-set."""
+        self._endpoint_of = endpoint_of
+        self._alter_isr = alter_isr
+
+    def _endpoint(self, node_id: int) -> tuple[str, int] | None:
+        return self._endpoint_of(node_id)
+
     @classmethod
     def standalone_for(cls, broker: "Broker") -> "ReplicaManager":
         """A broker alone: leader of every partition it hosts, ISR = [itself]."""
@@ -488,7 +498,7 @@ class ReplicaManager:
     def _start_fetching(self, partition: Partition, leader_id: int, leader_epoch: int) -> None:
         fetcher = self._fetchers.get(leader_id)
         if fetcher is None:
-            client = PeerClient(leader_id, self._endpoint_of,
+            client = PeerClient(leader_id, self._endpoint,
                                 client_id=f"broker-{self.node_id}-fetcher-{leader_id}",
                                 connect_timeout_s=self.socket_timeout_ms / 1000)
             fetcher = _Fetcher(leader_id, client)

@@ -345,3 +345,27 @@ async def test_a_broker_alone_leads_everything_with_itself_as_the_isr(tmp_path):
         await client.stream.aclose()
         nursery.cancel_scope.cancel()
     broker.close()
+
+
+async def test_a_clustered_broker_leads_nothing_until_told(tmp_path):
+    config = load_broker_config(None, {**SETTINGS, "node.id": "1",
+                                       "zookeeper.connect": "127.0.0.1:2181",
+                                       "log.dirs": str(tmp_path / "clustered")})
+    broker = Broker.open(config)
+    try:
+        broker.create_topic(TOPIC, 1, {})
+        assert broker.replicas.get(TOPIC, 0) is None
+        assert broker.partition_leader_epoch(TOPIC, 0) == -1
+        changes = []
+
+        async def alter_isr(state, new_isr):
+            changes.append(new_isr)
+            return None
+
+        broker.replicas.connect(lambda node: None, alter_isr)
+        await broker.replicas.apply([PartitionState(TOPIC, 0, [1], 1, 3, [1], 7)])
+        partition = broker.replicas.get(TOPIC, 0)
+        assert (partition.is_leader, partition.leader_epoch, partition.isr) == (True, 3, [1])
+        assert broker.partition_leader_epoch(TOPIC, 0) == 3
+    finally:
+        broker.close()
