@@ -176,6 +176,22 @@ class Broker:
     def node_id(self) -> int:
         return self.config.node_id
 
+    def registered_brokers(self) -> list[tuple[int, str, int, str | None]]:
+        """(node id, host, port, rack) of every live broker, this one alone without a
+        cluster, for Metadata and DescribeCluster."""
+        if self.cluster is None:
+            endpoint = self.advertised
+            return [(self.node_id, endpoint.host, endpoint.port,
+                     self.config.value("broker.rack"))]
+        return [(registration.id, registration.host, registration.port, registration.rack)
+                for registration in self.cluster.live_brokers()]
+
+    @property
+    def controller_id(self) -> int:
+        if self.cluster is None:
+            return self.node_id
+        return -1 if self.cluster.controller_id is None else self.cluster.controller_id
+
     @property
     def cluster_id(self) -> str:
         return self.metadata.cluster_id
@@ -325,12 +341,13 @@ class Broker:
         if replication_factor <= 0:
             raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
                              "Replication factor must be larger than 0.")
-        if replication_factor > 1:
+        registered = 1 if self.cluster is None else len(self.cluster.brokers)
+        if replication_factor > registered:
             raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
                              f"Unable to replicate the partition {replication_factor} time(s): "
                              "The target replication factor of "
-                             f"{replication_factor} cannot be reached because only 1 broker(s) "
-                             "are registered.")
+                             f"{replication_factor} cannot be reached because only "
+                             f"{registered} broker(s) are registered.")
         return self.check_topic_configs(configs)
 
     @staticmethod
@@ -341,7 +358,16 @@ class Broker:
         except ConfigError as exc:
             raise KafkaError(ErrorCode.INVALID_CONFIG, str(exc)) from exc
 
-    def create_topic(self, name: str, partition_count: int, configs: dict[str, str]) -> TopicInfo:
+    def create_topic(self, name: str, partition_count: int, configs: dict[str, str],
+                     replication_factor: int = 1,
+                     assignment: dict[int, list[int]] | None = None) -> TopicInfo:
+        """Creates the topic (in a cluster: writes it to ZooKeeper, where the controller
+        takes it up; the local metadata follows at the next refresh)."""
+        if self.cluster is not None:
+            topic_id = self.cluster.create_topic(name, partition_count, replication_factor,
+                                                 configs, assignment)
+            return TopicInfo(name=name, topic_id=topic_id, partition_count=partition_count,
+                             configs=dict(configs))
         topic = TopicInfo(name=name, topic_id=uuid.uuid4(), partition_count=partition_count,
                           configs=dict(configs))
         self.metadata.add_topic(topic)
@@ -352,8 +378,10 @@ class Broker:
         return topic
 
     def auto_create_topic(self, name: str) -> TopicInfo:
-        self.check_new_topic(name, self.config.num_partitions, 1, {})
-        return self.create_topic(name, self.config.num_partitions, {})
+        replication_factor = 1 if self.cluster is None \
+            else self.config.default_replication_factor
+        self.check_new_topic(name, self.config.num_partitions, replication_factor, {})
+        return self.create_topic(name, self.config.num_partitions, {}, replication_factor)
 
     def delete_topic(self, name: str) -> TopicInfo:
         if not self.config.delete_topic_enable:
@@ -362,6 +390,9 @@ class Broker:
         if topic is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                              "This server does not host this topic-partition.")
+        if self.cluster is not None:
+            self.cluster.request_deletion(name)  # the controller deletes it
+            return topic
         self.metadata.remove_topic(name)
         self.metadata.save()
         self._policies.pop(name, None)
@@ -374,7 +405,11 @@ class Broker:
         log.info("deleted topic %s", name)
         return topic
 
-    def add_partitions(self, name: str, new_count: int) -> None:
+    def add_partitions(self, name: str, new_count: int,
+                       assignments: list[list[int]] | None = None) -> None:
+        if self.cluster is not None:
+            self.cluster.add_partitions(name, new_count, assignments)
+            return
         topic = self.metadata.topics[name]
         old_count = topic.partition_count
         topic.partition_count = new_count
@@ -383,6 +418,8 @@ class Broker:
         log.info("topic %s: partitions %d -> %d", name, old_count, new_count)
 
     def alter_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        if self.cluster is not None:
+            self.cluster.set_topic_configs(name, configs)
         topic = self.metadata.topics[name]
         topic.configs = dict(configs)
         self.metadata.save()
@@ -411,6 +448,8 @@ class Broker:
     # -- producer ids --------------------------------------------------------------------
 
     def allocate_producer_id(self) -> int:
+        if self.cluster is not None:
+            return self.cluster.allocate_producer_id()
         allocation = self.producer_ids.allocate()
         if allocation.new_block_end is not None:
             self.metadata.producer_id_block_end = allocation.new_block_end

@@ -49,7 +49,57 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="KEY=VALUE", help="any broker config, e.g. num.partitions=3")
     serve.add_argument("--log-level", default="INFO",
                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _add_cluster_commands(commands)
     return parser
+
+
+def _add_cluster_commands(commands) -> None:
+    cluster = commands.add_parser(
+        "cluster", help="a local cluster: ZooKeeper and N brokers on loopback",
+        description="A local cluster for development and resilience tests. `up` starts a "
+                    "real ZooKeeper (unless --zookeeper names one) and N brokers, prints "
+                    "`bootstrap: ...` once all are registered, and returns, leaving them "
+                    "running.")
+    actions = cluster.add_subparsers(dest="action", required=True)
+    up = actions.add_parser("up", help="start ZooKeeper and N brokers")
+    up.add_argument("--brokers", type=int, required=True, metavar="N")
+    up.add_argument("--dir", type=Path, required=True)
+    up.add_argument("--zookeeper", type=_host_port, metavar="HOST:PORT",
+                    help="use this ZooKeeper instead of starting one")
+    up.add_argument("--set", dest="overrides", type=_key_value, action="append", default=[],
+                    metavar="KEY=VALUE", help="a broker config for every broker")
+    for name, text in (("status", "each broker's id, address, PID and leaderships"),
+                       ("down", "stop every broker and the ZooKeeper `up` started")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("--dir", type=Path, required=True)
+    for name, text in (("kill", "kill -9 one broker"),
+                       ("stop", "stop one broker (controlled shutdown)"),
+                       ("start", "start a stopped broker again")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("id", type=int)
+        action.add_argument("--dir", type=Path, required=True)
+
+
+def run_cluster_command(args: argparse.Namespace) -> int:
+    from broker import cluster_cli
+    from broker.zookeeper.server import ZooKeeperError
+
+    try:
+        if args.action == "up":
+            if args.brokers < 1:
+                raise cluster_cli.ClusterError("--brokers must be at least 1")
+            state = cluster_cli.up(args.dir, args.brokers, args.zookeeper, dict(args.overrides))
+            print(f"bootstrap: {state.bootstrap}")
+        elif args.action == "status":
+            print("\n".join(cluster_cli.status(args.dir)))
+        elif args.action == "down":
+            cluster_cli.down(args.dir)
+        else:
+            getattr(cluster_cli, args.action)(args.dir, args.id)
+    except (cluster_cli.ClusterError, ZooKeeperError, OSError) as exc:
+        print(f"gregor cluster {args.action}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def config_from_args(args: argparse.Namespace):
@@ -83,6 +133,9 @@ async def run_broker(config) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 host, port = await nursery.start(serve, broker)
+                if config.zookeeper_connect is not None:
+                    from broker.cluster import join_cluster
+                    await nursery.start(join_cluster, broker)
                 shown = f"[{host}]" if ":" in host else host
                 log.info("Gregor %s ready: listening on %s:%d (node %d, cluster %s, log dirs %s)",
                          __version__, shown, port, broker.node_id, broker.cluster_id,
@@ -98,6 +151,8 @@ async def run_broker(config) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "cluster":
+        return run_cluster_command(args)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

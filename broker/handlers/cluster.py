@@ -19,15 +19,14 @@ async def describe_cluster(ctx, request) -> dict:
                                  f"wanted an endpoint of type {request.endpoint_type}",
                 "endpoint_type": BROKERS_ENDPOINT, "cluster_id": broker.cluster_id,
                 "brokers": []}
-    endpoint = broker.advertised
     return {
         "throttle_time_ms": 0,
         "error_code": ErrorCode.NONE,
         "endpoint_type": BROKERS_ENDPOINT,
         "cluster_id": broker.cluster_id,
-        "controller_id": broker.node_id,
-        "brokers": [{"broker_id": broker.node_id, "host": endpoint.host, "port": endpoint.port,
-                     "rack": broker.config.value("broker.rack")}],
+        "controller_id": broker.controller_id,
+        "brokers": [{"broker_id": node, "host": host, "port": port, "rack": rack}
+                    for node, host, port, rack in broker.registered_brokers()],
         "cluster_authorized_operations": ALL_CLUSTER_OPERATIONS
         if request.include_cluster_authorized_operations else NO_AUTHORIZED_OPERATIONS,
     }

@@ -36,6 +36,12 @@ async def find_coordinator(ctx, request) -> dict:
 
 def _coordinator(broker, key: str, key_type: int) -> dict:
     try:
+        if broker.cluster is not None and key_type in (GROUP_KEY, TRANSACTION_KEY):
+            # The coordinators do not follow the leadership of their internal topics'
+            # partitions yet: no broker of a cluster offers itself as one.
+            raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE,
+                             "group and transaction coordinators are not available in a "
+                             "ZooKeeper cluster yet")
         if key_type == GROUP_KEY:
             broker.groups.ensure_loaded()
         elif key_type == TRANSACTION_KEY:

@@ -32,13 +32,12 @@ async def metadata(ctx, request) -> dict:
     include_topic_ops = version >= 8 and request.include_topic_authorized_operations
     topics = [_topic(ctx, name, topic_id, allow_auto_create, include_topic_ops)
               for name, topic_id in requested]
-    endpoint = broker.advertised
     body = {
         "throttle_time_ms": 0,
-        "brokers": [{"node_id": broker.node_id, "host": endpoint.host, "port": endpoint.port,
-                     "rack": broker.config.value("broker.rack")}],
+        "brokers": [{"node_id": node, "host": host, "port": port, "rack": rack}
+                    for node, host, port, rack in broker.registered_brokers()],
         "cluster_id": broker.cluster_id,
-        "controller_id": broker.node_id,
+        "controller_id": broker.controller_id,
         "topics": topics,
     }
     if 8 <= version <= 10 and request.include_cluster_authorized_operations:
@@ -59,18 +58,36 @@ def _topic(ctx, name, topic_id, allow_auto_create: bool, include_ops: bool) -> d
             topic = broker.auto_create_topic(name)
         except KafkaError as exc:
             return {"error_code": exc.code, "name": name, "partitions": []}
-    node = broker.node_id
     return {
         "error_code": ErrorCode.NONE,
         "name": name,
         "topic_id": topic.topic_id,
         "is_internal": broker.is_internal(name),
-        "partitions": [
-            {"error_code": ErrorCode.NONE, "partition_index": partition, "leader_id": node,
-             "leader_epoch": topic.leader_epoch, "replica_nodes": [node], "isr_nodes": [node],
-             "offline_replicas": []}
-            for partition in range(topic.partition_count)
-        ],
+        "partitions": [_partition(broker, name, partition)
+                       for partition in range(topic.partition_count)],
         "topic_authorized_operations": ALL_TOPIC_OPERATIONS if include_ops
         else NO_AUTHORIZED_OPERATIONS,
     }
+
+
+def _partition(broker, topic: str, partition: int) -> dict:
+    cluster = broker.cluster
+    if cluster is None:
+        node = broker.node_id
+        return {"error_code": ErrorCode.NONE, "partition_index": partition, "leader_id": node,
+                "leader_epoch": broker.replicas.leader_epoch(topic, partition),
+                "replica_nodes": [node], "isr_nodes": [node], "offline_replicas": []}
+    view = cluster.partition(topic, partition)
+    if view is None:
+        return {"error_code": ErrorCode.LEADER_NOT_AVAILABLE, "partition_index": partition,
+                "leader_id": -1, "leader_epoch": -1, "replica_nodes": [], "isr_nodes": [],
+                "offline_replicas": []}
+    live = cluster.brokers
+    offline = [node for node in view.replicas if node not in live]
+    # Kafka: a partition without a live leader is LEADER_NOT_AVAILABLE; one with a
+    # replica down still answers NONE and lists it offline.
+    error = ErrorCode.NONE if view.leader in live else ErrorCode.LEADER_NOT_AVAILABLE
+    return {"error_code": error, "partition_index": partition,
+            "leader_id": view.leader if view.leader in live else -1,
+            "leader_epoch": view.leader_epoch, "replica_nodes": view.replicas,
+            "isr_nodes": view.isr, "offline_replicas": offline}

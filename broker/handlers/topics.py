@@ -22,7 +22,7 @@ async def create_topics(ctx, request) -> dict:
             if counts[topic.name] > 1:
                 raise KafkaError(ErrorCode.INVALID_REQUEST,
                                  "Create topics request from client contains duplicate topic names.")
-            partition_count, replication_factor = _layout(broker, topic)
+            partition_count, replication_factor, assignment = _layout(broker, topic)
             configs = {config.name: config.value for config in topic.configs}
             null_keys = [key for key, value in configs.items() if value is None]
             if null_keys:
@@ -31,8 +31,12 @@ async def create_topics(ctx, request) -> dict:
             overrides = broker.check_new_topic(topic.name, partition_count, replication_factor,
                                                configs)
             if not request.validate_only:
-                created = broker.create_topic(topic.name, partition_count, overrides)
+                created = broker.create_topic(topic.name, partition_count, overrides,
+                                              replication_factor, assignment)
                 result["topic_id"] = created.topic_id
+                if broker.cluster is not None:
+                    await broker.cluster.wait_for_topic(topic.name, partition_count,
+                                                        max(request.timeout_ms, 0) / 1000)
             if version >= 5:
                 result.update(num_partitions=partition_count,
                               replication_factor=replication_factor,
@@ -44,13 +48,14 @@ async def create_topics(ctx, request) -> dict:
     return {"throttle_time_ms": 0, "topics": results}
 
 
-def _layout(broker, topic) -> tuple[int, int]:
+def _layout(broker, topic) -> tuple[int, int, dict[int, list[int]] | None]:
+    """(partitions, replication factor, replicas given by the request or None)."""
     if not topic.assignments:
         partition_count = broker.config.num_partitions if topic.num_partitions == DEFAULT \
             else topic.num_partitions
         replication_factor = broker.config.default_replication_factor \
             if topic.replication_factor == DEFAULT else topic.replication_factor
-        return partition_count, replication_factor
+        return partition_count, replication_factor, None
     if topic.num_partitions != DEFAULT or topic.replication_factor != DEFAULT:
         raise KafkaError(ErrorCode.INVALID_REQUEST,
                          "Both numPartitions or replicationFactor and replicasAssignments were set. "
@@ -61,10 +66,13 @@ def _layout(broker, topic) -> tuple[int, int]:
                          "Partitions should be a consecutive 0-based integer sequence")
     replica_sets = [list(assignment.broker_ids) for assignment in topic.assignments]
     _check_replicas(broker, replica_sets)
-    return len(indexes), len(replica_sets[0])
+    assignment = {entry.partition_index: list(entry.broker_ids) for entry in topic.assignments}
+    return len(indexes), len(replica_sets[0]), assignment
 
 
 def _check_replicas(broker, replica_sets: list[list[int]]) -> None:
+    if broker.cluster is not None:
+        return  # the cluster checks them against the registered brokers, as Kafka
     for replicas in replica_sets:
         if not replicas or len(set(replicas)) != len(replicas):
             raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
@@ -133,7 +141,9 @@ async def create_partitions(ctx, request) -> dict:
                                      f"{len(topic.assignments)} assignments provided.")
                 _check_replicas(broker, [list(a.broker_ids) for a in topic.assignments])
             if not request.validate_only:
-                broker.add_partitions(topic.name, topic.count)
+                broker.add_partitions(topic.name, topic.count,
+                                      None if topic.assignments is None
+                                      else [list(a.broker_ids) for a in topic.assignments])
             results.append({"name": topic.name, "error_code": ErrorCode.NONE})
         except KafkaError as exc:
             results.append({"name": topic.name, "error_code": exc.code,
