@@ -2,6 +2,8 @@
 coordinator (coordinator/groups.py) run by broker/groups.py."""
 from __future__ import annotations
 
+from typing import Callable
+
 from broker.handlers import handles
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode, KafkaError
@@ -120,32 +122,37 @@ async def leave_group(ctx, request) -> dict:
 @handles(ApiKey.OFFSET_COMMIT, versions=range(2, 10))
 async def offset_commit(ctx, request) -> dict:
     version = ctx.header.api_version
-    broker = ctx.broker
-    groups = broker.groups
+    groups = ctx.broker.groups
+    topics = commit_offsets(ctx.broker, request.topics, version >= 6, lambda known: groups.call(
+        groups.coordinator.offset_commit, request.group_id,
+        request.generation_id_or_member_epoch, request.member_id,
+        request.group_instance_id if version >= 7 else None,
+        request.retention_time_ms if version <= 4 else -1, known,
+        report_group_id_not_found=version >= 9))
+    return {"throttle_time_ms": 0, "topics": topics}
+
+
+def commit_offsets(broker, topics, has_leader_epoch: bool,
+                   commit: Callable[[list[tuple]], list[dict]]) -> list[dict]:
+    """OffsetCommit and TxnOffsetCommit: `commit` takes the (topic, partition, offset,
+    leader epoch, metadata) of the partitions that exist; the others are answered
+    UNKNOWN_TOPIC_OR_PARTITION. Returns the response's topics."""
     known, unknown = [], []
-    for topic in request.topics:
+    for topic in topics:
         for partition in topic.partitions:
             entry = (topic.name, partition.partition_index, partition.committed_offset,
-                     partition.committed_leader_epoch if version >= 6 else -1,
+                     partition.committed_leader_epoch if has_leader_epoch else -1,
                      partition.committed_metadata)
             exists = broker.partition_log(topic.name, partition.partition_index) is not None
             (known if exists else unknown).append(entry)
-    topics: dict[str, list[dict]] = {}
+    answered: dict[str, list[dict]] = {}
     if known:
-        response = groups.call(
-            groups.coordinator.offset_commit, request.group_id,
-            request.generation_id_or_member_epoch, request.member_id,
-            request.group_instance_id if version >= 7 else None,
-            request.retention_time_ms if version <= 4 else -1, known,
-            report_group_id_not_found=version >= 9)
-        for topic in response:
-            topics.setdefault(topic["name"], []).extend(topic["partitions"])
+        for topic in commit(known):
+            answered.setdefault(topic["name"], []).extend(topic["partitions"])
     for name, partition, *_ in unknown:
-        topics.setdefault(name, []).append(
+        answered.setdefault(name, []).append(
             {"partition_index": partition, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION})
-    return {"throttle_time_ms": 0,
-            "topics": [{"name": name, "partitions": partitions}
-                       for name, partitions in topics.items()]}
+    return [{"name": name, "partitions": partitions} for name, partitions in answered.items()]
 
 
 @handles(ApiKey.OFFSET_FETCH, versions=range(1, 10))

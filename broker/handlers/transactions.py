@@ -4,6 +4,7 @@ which reads the partitions' producer state."""
 from __future__ import annotations
 
 from broker.handlers import handles
+from broker.handlers.groups import commit_offsets
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode, KafkaError
 
@@ -93,33 +94,15 @@ async def end_txn(ctx, request) -> dict:
 @handles(ApiKey.TXN_OFFSET_COMMIT, versions=range(0, 5))
 async def txn_offset_commit(ctx, request) -> dict:
     version = ctx.header.api_version
-    broker = ctx.broker
-    groups = broker.groups
-    known, unknown = [], []
-    for topic in request.topics:
-        for partition in topic.partitions:
-            entry = (topic.name, partition.partition_index, partition.committed_offset,
-                     partition.committed_leader_epoch if version >= 2 else -1,
-                     partition.committed_metadata)
-            exists = broker.partition_log(topic.name, partition.partition_index) is not None
-            (known if exists else unknown).append(entry)
-    topics: dict[str, list[dict]] = {}
-    if known:
-        response = groups.call(
-            groups.coordinator.txn_offset_commit, request.group_id, request.producer_id,
-            request.producer_epoch,
-            request.generation_id if version >= 3 else -1,
-            request.member_id if version >= 3 else "",
-            request.group_instance_id if version >= 3 else None,
-            known, api_version=version)
-        for topic in response:
-            topics.setdefault(topic["name"], []).extend(topic["partitions"])
-    for name, partition, *_ in unknown:
-        topics.setdefault(name, []).append(
-            {"partition_index": partition, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION})
-    return {"throttle_time_ms": 0,
-            "topics": [{"name": name, "partitions": partitions}
-                       for name, partitions in topics.items()]}
+    groups = ctx.broker.groups
+    topics = commit_offsets(ctx.broker, request.topics, version >= 2, lambda known: groups.call(
+        groups.coordinator.txn_offset_commit, request.group_id, request.producer_id,
+        request.producer_epoch,
+        request.generation_id if version >= 3 else -1,
+        request.member_id if version >= 3 else "",
+        request.group_instance_id if version >= 3 else None,
+        known, api_version=version))
+    return {"throttle_time_ms": 0, "topics": topics}
 
 
 @handles(ApiKey.DESCRIBE_TRANSACTIONS, versions=range(0, 1))

@@ -3,7 +3,6 @@ test applies itself; an in-memory stand-in for ZooKeeper's partition states (com
 set of the ISR on a version), and a client speaking our own wire encoder."""
 from __future__ import annotations
 
-import struct
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -16,8 +15,8 @@ from broker.config import load_broker_config
 from broker.metadata import TopicInfo
 from broker.replication import PartitionState, ReplicaManager
 from broker.server import serve
+from tests.broker.conftest import Client as WireClient
 from wire.api_keys import ApiKey
-from wire.protocol import decode_response, encode_request
 from wire.records import build_batch
 
 TIMEOUT_S = 20
@@ -28,27 +27,8 @@ PRODUCE_VERSION = 9
 FETCH_VERSION = 12
 
 
-class Client:
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self.stream = stream
-        self.correlation_id = 0
-        self.buffer = bytearray()
-
-    async def call(self, api_key: int, version: int, body: dict):
-        self.correlation_id += 1
-        await self.stream.send_all(encode_request(api_key, version, self.correlation_id,
-                                                  "replication-test", body))
-        with trio.fail_after(TIMEOUT_S):
-            while len(self.buffer) < 4 or len(self.buffer) < 4 + struct.unpack(">i", self.buffer[:4])[0]:
-                data = await self.stream.receive_some(65536)
-                assert data, "broker closed the connection"
-                self.buffer += data
-        size = struct.unpack(">i", self.buffer[:4])[0]
-        frame = bytes(self.buffer[4:4 + size])
-        del self.buffer[:4 + size]
-        received_id, response = decode_response(api_key, version, frame)
-        assert received_id == self.correlation_id
-        return response
+class Client(WireClient):
+    """The handler tests' client, with the calls the replication tests make."""
 
     async def produce(self, topic: str, values: list[bytes], *, acks: int = -1,
                       timeout_ms: int = 10_000, partition: int = 0):
