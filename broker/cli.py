@@ -13,6 +13,7 @@ from broker import __version__
 from broker.config import DEV_DEFAULTS, ConfigError, load_broker_config, parse_properties
 
 log = logging.getLogger("gregor")
+CONTROLLED_SHUTDOWN_TIMEOUT_S = 10.0  # then stop anyway: the controller re-elects
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -142,6 +143,9 @@ async def run_broker(config) -> None:
                          ",".join(str(path) for path in config.log_dirs))
                 async for signum in signals:
                     log.info("received %s, shutting down", signal.Signals(signum).name)
+                    if broker.cluster is not None and config.value("controlled.shutdown.enable"):
+                        with trio.move_on_after(CONTROLLED_SHUTDOWN_TIMEOUT_S):
+                            await broker.cluster.controlled_shutdown()
                     nursery.cancel_scope.cancel()
                     break
     finally:

@@ -25,6 +25,7 @@ from broker.zookeeper.store import (
 from coordinator.replica_assignment import (
     NO_LEADER,
     BrokerPlacement,
+    ControlledShutdownElection,
     LeaderAndIsr,
     LeaderRecoveryState,
     OfflineElection,
@@ -290,6 +291,34 @@ class ClusterRuntime:
                              view.isr, view.version)
                 for (topic, partition), view in sorted(self.partitions.items())
                 if node in view.replicas and view.leader != NO_LEADER]
+
+    # -- controlled shutdown -------------------------------------------------------------
+
+    async def controlled_shutdown(self) -> None:
+        """Before a clean stop (controlled.shutdown.enable): hands every partition this
+        broker leads to another live member of its ISR (Kafka's ControlledShutdown
+        election, the stopping broker out of the ISR), so clients move over at once
+        instead of after the ZooKeeper session expires. A partition with no other ISR
+        member keeps its leader, as in Kafka."""
+        node = self._broker.node_id
+        live = set(self.brokers)
+        moved = 0
+        for (topic, partition), view in sorted(self.partitions.items()):
+            if view.leader != node:
+                continue
+            current = LeaderAndIsr(view.leader, view.leader_epoch, tuple(view.isr))
+            handed = elect(current, ControlledShutdownElection(frozenset({node})),
+                           view.replicas, live)
+            if handed is None:
+                continue
+            try:
+                await trio.to_thread.run_sync(
+                    self._store.update_partition_state, topic, partition,
+                    _to_znode(handed, view.controller_epoch, view.version), view.version)
+            except StaleVersion:
+                continue  # the controller moved it meanwhile
+            moved += 1
+        log.info("controlled shutdown: handed over %d leadership(s)", moved)
 
     # -- the ISR, written by partition leaders --------------------------------------------
 

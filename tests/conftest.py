@@ -7,6 +7,7 @@ timeout, and a failing test shows the broker's stderr.
 from __future__ import annotations
 
 import ctypes
+import os
 import re
 import signal
 import subprocess
@@ -224,3 +225,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         for process in item.stash.get(_PROCESSES, []):
             report.sections.append((f"gregor stderr ({process.log_path})",
                                     process.log_text()[-20_000:]))
+
+
+@pytest.fixture(scope="session")
+def zookeeper_installed() -> None:
+    """Debian's zookeeper package, which ZooKeeper-backed tests run a real server from:
+    installed with apt-get when missing and running as root, else a loud failure with the
+    command to run (never a skip)."""
+    from broker.zookeeper.server import DEBIAN_PACKAGE, ZooKeeperError, find_zookeeper
+
+    try:
+        find_zookeeper()
+        return
+    except ZooKeeperError as exc:
+        missing = exc
+    if os.geteuid() != 0:
+        pytest.fail(f"{missing}\nRun as root: apt-get update && apt-get install -y "
+                    f"{DEBIAN_PACKAGE}", pytrace=False)
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", DEBIAN_PACKAGE]
+    if subprocess.run(install, env=environment).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=environment, check=True)
+        subprocess.run(install, env=environment, check=True)
+    find_zookeeper()  # now it must be there

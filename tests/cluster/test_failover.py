@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -147,3 +148,25 @@ def test_kill_9_of_each_leader_in_turn_loses_nothing(tmp_path):
         assert (sorted(lost), duplicates) == ([], 0)
     finally:
         cluster_cli.down(tmp_path / "cluster")
+
+
+def test_a_stopped_broker_hands_its_leaderships_over_first(tmp_path):
+    """`gregor cluster stop` (SIGTERM): the broker moves each partition it leads to
+    another ISR member before it goes, out of their ISRs itself."""
+    directory = tmp_path / "cluster"
+    state = cluster_cli.up(directory, 3, None, {})
+    try:
+        create_replicated_topic(state.bootstrap)
+        wait_until(lambda: all(len(isr) == 3 for _, isr in leaders(state.zookeeper).values()),
+                   FAILOVER_TIMEOUT_S, "every partition with a full ISR")
+        stopping, _ = leaders(state.zookeeper)[0]
+        led = sorted(p for p, (leader, _) in leaders(state.zookeeper).items()
+                     if leader == stopping)
+        cluster_cli.stop(directory, stopping)
+        log_text = Path(state.brokers[stopping].log_path).read_text()
+        assert f"controlled shutdown: handed over {len(led)} leadership(s)" in log_text
+        after = leaders(state.zookeeper)
+        assert all(after[p][0] not in (stopping, -1) and stopping not in after[p][1]
+                   for p in led), after
+    finally:
+        cluster_cli.down(directory)

@@ -3,42 +3,22 @@ broker/zookeeper/server.py on a free loopback port, stopped by PID), and per tes
 fresh chroot in it, so tests never see each other's znodes."""
 from __future__ import annotations
 
-import os
 import queue
-import subprocess
 import uuid
 from typing import Any, Iterator
 
 import pytest
 from kazoo.client import KazooClient
 
-from broker.zookeeper.server import (DEBIAN_PACKAGE, ZooKeeperError, ZooKeeperServer,
-                                     find_zookeeper)
+from broker.zookeeper.server import ZooKeeperServer
 from broker.zookeeper.store import ZkStore
 
 WAIT_S = 15.0
 
 
-def _ensure_installed() -> None:
-    try:
-        find_zookeeper()
-        return
-    except ZooKeeperError as exc:
-        missing = exc
-    if os.geteuid() != 0:
-        pytest.fail(f"{missing}\nRun as root: apt-get update && apt-get install -y "
-                    f"{DEBIAN_PACKAGE}", pytrace=False)
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", DEBIAN_PACKAGE]
-    if subprocess.run(install, env=environment).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=environment, check=True)
-        subprocess.run(install, env=environment, check=True)
-    find_zookeeper()  # now it must be there
-
-
 @pytest.fixture(scope="session")
-def zookeeper_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperServer]:
-    _ensure_installed()
+def zookeeper_server(tmp_path_factory: pytest.TempPathFactory,
+                     zookeeper_installed: None) -> Iterator[ZooKeeperServer]:
     server = ZooKeeperServer.start(tmp_path_factory.mktemp("zookeeper"), die_with_parent=True)
     try:
         yield server
