@@ -19,6 +19,7 @@ from broker.replication import ReplicaManager
 from broker.topics import INTERNAL_TOPICS, collision_key, validate_topic_name
 from broker.waiters import PartitionWaiters
 from coordinator.producer_ids import ProducerIdManager
+from coordinator.replica_assignment import check_topic_layout
 from storage.log import LogConfig, PartitionLog
 from storage.manager import LogManager
 from wire.api_keys import ApiKey
@@ -335,12 +336,7 @@ class Broker:
         if colliding:
             raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
                              f"Topic '{name}' collides with existing topic: {colliding[0]}")
-        if partition_count <= 0:
-            raise KafkaError(ErrorCode.INVALID_PARTITIONS,
-                             "Number of partitions must be larger than 0.")
-        if replication_factor <= 0:
-            raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
-                             "Replication factor must be larger than 0.")
+        check_topic_layout(partition_count, replication_factor)
         registered = 1 if self.cluster is None else len(self.cluster.brokers)
         if replication_factor > registered:
             raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,

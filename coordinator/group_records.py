@@ -180,29 +180,33 @@ def encode_value(value: GroupRecordValue) -> bytes:
     })
 
 
-def _split_version(data: bytes, what: str) -> tuple[int, bytes]:
+def split_version(data: bytes, what: str,
+                  error: type[ValueError] = GroupRecordError) -> tuple[int, bytes]:
+    """A coordinator record's int16 version and the rest (`error` when too short)."""
     if len(data) < 2:
-        raise GroupRecordError(f"{what} of {len(data)} bytes has no version")
+        raise error(f"{what} of {len(data)} bytes has no version")
     return int.from_bytes(data[:2], "big", signed=True), data[2:]
 
 
-def _parse(schema: Message, data: bytes, what: str):
+def parse_record(schema: Message, data: bytes, what: str,
+                 error: type[ValueError] = GroupRecordError):
+    """`schema` parsed from `data`; `error` naming `what` when malformed."""
     try:
         return schema.parse(data)
     except (ConstructError, UnicodeDecodeError, ValueError) as exc:
-        raise GroupRecordError(f"malformed {what}: {exc}") from exc
+        raise error(f"malformed {what}: {exc}") from exc
 
 
 def decode_key(data: bytes) -> GroupRecordKey | None:
     """The key of a __consumer_offsets record; None for a record type this coordinator
     does not keep (share group records, or types newer than this code), which loading
     skips as Kafka's loader skips unknown record types."""
-    record_type, body = _split_version(bytes(data), "record key")
+    record_type, body = split_version(bytes(data), "record key")
     if record_type in (0, 1):
-        parsed = _parse(_OFFSET_COMMIT_KEY, body, "OffsetCommitKey")
+        parsed = parse_record(_OFFSET_COMMIT_KEY, body, "OffsetCommitKey")
         return OffsetCommitKey(parsed.group, parsed.topic, parsed.partition)
     if record_type == GROUP_METADATA_KEY_VERSION:
-        return GroupMetadataKey(_parse(_GROUP_METADATA_KEY, body, "GroupMetadataKey").group)
+        return GroupMetadataKey(parse_record(_GROUP_METADATA_KEY, body, "GroupMetadataKey").group)
     if record_type in _CONSUMER_GROUP_KEY_BY_TYPE:
         return _decode_consumer_group_key(record_type, body)
     return None
@@ -214,12 +218,12 @@ def decode_value(key: GroupRecordKey, data: bytes | None) -> GroupRecordValue | 
         return None
     if type(key) in _CONSUMER_GROUP_RECORDS:
         return _decode_consumer_group_value(key, bytes(data))
-    version, body = _split_version(bytes(data), "record value")
+    version, body = split_version(bytes(data), "record value")
     if isinstance(key, OffsetCommitKey):
         schema = _OFFSET_COMMIT_VALUES.get(version)
         if schema is None:
             raise GroupRecordError(f"OffsetCommitValue version {version} is not 0..4")
-        parsed = _parse(schema, body, f"OffsetCommitValue v{version}")
+        parsed = parse_record(schema, body, f"OffsetCommitValue v{version}")
         return OffsetCommitValue(
             offset=parsed.offset,
             metadata=parsed.metadata,
@@ -230,7 +234,7 @@ def decode_value(key: GroupRecordKey, data: bytes | None) -> GroupRecordValue | 
     schema = _GROUP_METADATA_VALUES.get(version)
     if schema is None:
         raise GroupRecordError(f"GroupMetadataValue version {version} is not 0..4")
-    parsed = _parse(schema, body, f"GroupMetadataValue v{version}")
+    parsed = parse_record(schema, body, f"GroupMetadataValue v{version}")
     return GroupMetadataValue(
         protocol_type=parsed.protocol_type,
         generation=parsed.generation,
@@ -484,19 +488,19 @@ def _encode_consumer_group_value(value: ConsumerGroupRecordValue) -> bytes:
 def _decode_consumer_group_key(record_type: int, body: bytes) -> ConsumerGroupRecordKey:
     key_class = _CONSUMER_GROUP_KEY_BY_TYPE[record_type]
     _, schema, _ = _CONSUMER_GROUP_RECORDS[key_class]
-    parsed = _parse(schema, body, key_class.__name__)
+    parsed = parse_record(schema, body, key_class.__name__)
     if schema is _GROUP_MEMBER_KEY:
         return key_class(parsed.group_id, parsed.member_id)
     return key_class(parsed.group_id)
 
 
 def _decode_consumer_group_value(key: ConsumerGroupRecordKey, data: bytes) -> ConsumerGroupRecordValue:
-    version, body = _split_version(data, "record value")
+    version, body = split_version(data, "record value")
     name = type(key).__name__.replace("Key", "Value")
     if version != CONSUMER_GROUP_VALUE_VERSION:
         raise GroupRecordError(f"{name} version {version} is not 0")
     schema = _CONSUMER_GROUP_RECORDS[type(key)][2]
-    parsed = _parse(schema, body, name)
+    parsed = parse_record(schema, body, name)
     if isinstance(key, ConsumerGroupMetadataKey):
         return ConsumerGroupMetadataValue(parsed.epoch)
     if isinstance(key, ConsumerGroupPartitionMetadataKey):

@@ -38,6 +38,17 @@ class BrokerPlacement:
 # Placement
 
 
+def check_topic_layout(partitions: int, replication_factor: int) -> None:
+    """Kafka's first checks of a new topic's layout: INVALID_PARTITIONS when
+    `partitions` <= 0, INVALID_REPLICATION_FACTOR when `replication_factor` <= 0."""
+    if partitions <= 0:
+        raise KafkaError(ErrorCode.INVALID_PARTITIONS,
+                         "Number of partitions must be larger than 0.")
+    if replication_factor <= 0:
+        raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
+                         "Replication factor must be larger than 0.")
+
+
 def assign_replicas(
     brokers: Sequence[BrokerPlacement],
     partitions: int,
@@ -63,12 +74,7 @@ def assign_replicas(
     INVALID_REPLICATION_FACTOR when `replication_factor` <= 0 or exceeds the brokers, and
     `MixedRackInformation` when some brokers have a rack and some do not.
     """
-    if partitions <= 0:
-        raise KafkaError(ErrorCode.INVALID_PARTITIONS,
-                         "Number of partitions must be larger than 0.")
-    if replication_factor <= 0:
-        raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
-                         "Replication factor must be larger than 0.")
+    check_topic_layout(partitions, replication_factor)
     if replication_factor > len(brokers):
         raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
                          f"Replication factor: {replication_factor} larger than available "

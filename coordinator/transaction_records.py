@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from construct import ConstructError, Int8sb, Int16sb, Int32sb, Int64sb
+from construct import Int8sb, Int16sb, Int32sb, Int64sb
 
+from coordinator.group_records import parse_record, split_version
 from wire.types import (
     ArrayOf, CompactArrayOf, CompactNullableArrayOf, CompactString, Field, Message,
     NullableArrayOf, String,
@@ -109,16 +110,11 @@ def encode_value(value: TransactionLogValue, version: int = TRANSACTION_LOG_VALU
 
 
 def _split_version(data: bytes, what: str) -> tuple[int, bytes]:
-    if len(data) < 2:
-        raise TransactionRecordError(f"{what} of {len(data)} bytes has no version")
-    return int.from_bytes(data[:2], "big", signed=True), data[2:]
+    return split_version(data, what, TransactionRecordError)
 
 
 def _parse(schema: Message, data: bytes, what: str):
-    try:
-        return schema.parse(data)
-    except (ConstructError, UnicodeDecodeError, ValueError) as exc:
-        raise TransactionRecordError(f"malformed {what}: {exc}") from exc
+    return parse_record(schema, data, what, TransactionRecordError)
 
 
 def decode_key(data: bytes) -> str | None:

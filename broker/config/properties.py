@@ -13,10 +13,10 @@ def parse_properties(text: str) -> dict[str, str]:
 
     Follows Properties.load: `#` or `!` starts a comment line; the key ends at the first
     unescaped `=`, `:` or whitespace; a line ending in an odd number of backslashes
-    continues on the next (whose leading whitespace is dropped); `\\t \\n \\r \\f \\uXXXX`
-    escapes, and a backslash before any other character keeps that character. Values keep
-    trailing whitespace (Kafka trims when it parses the value). A malformed `\\u` escape
-    raises ConfigError.
+    continues on the next (whose leading whitespace is dropped); `\\t \\n \\r \\f` and
+    `\\u` followed by four hex digits are escapes, and a backslash before any other
+    character keeps that character. Values keep trailing whitespace (Kafka trims when it
+    parses the value). A malformed `\\u` escape raises ConfigError.
     """
     properties: dict[str, str] = {}
     for line_number, logical_line in _logical_lines(text):

@@ -784,15 +784,9 @@ class ZkStore:
                 current.topic_id, dict(assignment),
                 {p: r for p, r in current.adding.items() if p in assignment},
                 {p: r for p, r in current.removing.items() if p in assignment})
-        path = topic_path(name)
-        data = encode_topic_assignment(assignment)
-        try:
-            stat = self._fenced_write(
-                lambda t: t.set_data(path, data, expected_version), controller_epoch_version)
-        except BadVersionError:
-            raise StaleVersion(f"{path} is no longer at version {expected_version}") from None
-        except NoNodeError:
-            raise UnknownTopic(f"Topic '{name}' does not exist") from None
+        stat = self._set_versioned(topic_path(name), encode_topic_assignment(assignment),
+                                   expected_version, controller_epoch_version,
+                                   UnknownTopic(f"Topic '{name}' does not exist"))
         return TopicAssignment(assignment.topic_id, dict(assignment.partitions),
                                dict(assignment.adding), dict(assignment.removing), stat.version)
 
@@ -861,15 +855,22 @@ class ZkStore:
         there is none, ControllerMoved when fenced."""
         _check_version(expected_version)
         path = partition_state_path(topic, partition)
-        data = encode_partition_state(state)
+        stat = self._set_versioned(path, encode_partition_state(state), expected_version,
+                                   controller_epoch_version,
+                                   NoSuchZnode(f"{path} does not exist"))
+        return _with_version(state, stat.version)
+
+    def _set_versioned(self, path: str, data: bytes, expected_version: int,
+                       controller_epoch_version: int | None, missing: ZkError) -> Any:
+        """A compare-and-set of `path` (fenced by the controller epoch when given): its
+        new stat; StaleVersion on a version mismatch, `missing` when there is no znode."""
         try:
-            stat = self._fenced_write(
+            return self._fenced_write(
                 lambda t: t.set_data(path, data, expected_version), controller_epoch_version)
         except BadVersionError:
             raise StaleVersion(f"{path} is no longer at version {expected_version}") from None
         except NoNodeError:
-            raise NoSuchZnode(f"{path} does not exist") from None
-        return _with_version(state, stat.version)
+            raise missing from None
 
     def watch_partition_state(self, topic: str, partition: int,
                               callback: Callable[[PartitionState | None], None]) -> Watch:
