@@ -130,10 +130,11 @@ class Broker:
         broker._create_missing_partitions()
         if config.zookeeper_connect is None:
             broker._lead_all_partitions()
-        if OFFSETS_TOPIC.name in metadata.topics:
-            broker.groups.load()
-        if TRANSACTION_STATE_TOPIC.name in metadata.topics:
-            broker.transactions.load()
+            # In a cluster the coordinators load a partition when they come to lead it.
+            if OFFSETS_TOPIC.name in metadata.topics:
+                broker.groups.load()
+            if TRANSACTION_STATE_TOPIC.name in metadata.topics:
+                broker.transactions.load()
         return broker
 
     @property
@@ -165,6 +166,26 @@ class Broker:
         for runtime in (self._groups, self._transactions):
             if runtime is not None:
                 nursery.start_soon(runtime.run_timers)
+
+    def spawn(self, async_fn, *args) -> None:
+        """Runs a task among the broker's own (a coordinator waiting for replication)."""
+        if self._background is None:
+            raise RuntimeError("the broker's tasks are not running")
+        self._background.start_soon(async_fn, *args)
+
+    def leadership_changed(self, topic: str, partition: int, leading: bool) -> None:
+        """The replica manager made this broker leader of a partition, or not any more: the
+        coordinator of an internal topic follows its partitions' leadership."""
+        if topic == OFFSETS_TOPIC.name:
+            runtime = self.groups
+        elif topic == TRANSACTION_STATE_TOPIC.name:
+            runtime = self.transactions
+        else:
+            return
+        if leading:
+            runtime.lead(partition)
+        else:
+            runtime.resign(partition)
 
     def use_replica_manager(self, manager: ReplicaManager) -> None:
         """Installs the cluster's replica manager in place of the standalone one (before
@@ -237,6 +258,11 @@ class Broker:
             if found is not None:
                 return found
         return None
+
+    def partition_exists(self, topic: str, partition: int) -> bool:
+        """Whether the cluster has this partition (hosted here or not)."""
+        info = self.metadata.topics.get(topic)
+        return info is not None and 0 <= partition < info.partition_count
 
     def require_partition(self, topic: str, partition: int) -> PartitionLog:
         found = self.partition_log(topic, partition)
@@ -322,6 +348,15 @@ class Broker:
                     self.replicas.remove(name, partition)
                     manager.delete(name, partition)
                     self.notify_append(name, partition)
+
+    def drop_local_partition(self, topic: str, partition: int) -> None:
+        """Deletes the local log of one partition no longer assigned to this broker (a
+        reassignment moved it away), after the replica manager lets go of it."""
+        for manager in self.log_managers:
+            if manager.get(topic, partition) is not None:
+                self.replicas.remove(topic, partition)
+                manager.delete(topic, partition)
+                self.notify_append(topic, partition)
 
     # -- topics --------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from wire.records import build_batch, decode_records, iter_batches, parse_end_tx
 
 if TYPE_CHECKING:
     from broker.broker import Broker
-    from broker.metadata import TopicInfo
+    from broker.replication import Partition
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +30,16 @@ class InternalTopic:
     replication_factor_config: str
     segment_bytes_config: str
     compression_config: str | None
+    min_isr_config: str | None  # the topic's min.insync.replicas comes from it
 
 
 OFFSETS_TOPIC = InternalTopic("__consumer_offsets", "offsets.topic.num.partitions",
                               "offsets.topic.replication.factor", "offsets.topic.segment.bytes",
-                              "offsets.topic.compression.codec")
+                              "offsets.topic.compression.codec", None)
 TRANSACTION_STATE_TOPIC = InternalTopic(
     "__transaction_state", "transaction.state.log.num.partitions",
-    "transaction.state.log.replication.factor", "transaction.state.log.segment.bytes", None)
+    "transaction.state.log.replication.factor", "transaction.state.log.segment.bytes", None,
+    "transaction.state.log.min.isr")
 
 
 class LogEntry(NamedTuple):
@@ -49,6 +51,14 @@ class LogEntry(NamedTuple):
     value: bytes | None
     producer_id: int | None = None
     commit: bool | None = None
+
+
+class Written(NamedTuple):
+    """An append on a partition's leader: done (acks=all) once the high watermark
+    reaches `end_offset`."""
+
+    partition: "Partition"
+    end_offset: int
 
 
 class CoordinatorLog:
@@ -70,26 +80,39 @@ class CoordinatorLog:
     def exists(self) -> bool:
         return self._topic.name in self._broker.metadata.topics
 
-    def ensure_topic(self) -> "TopicInfo":
+    def ensure_topic(self) -> None:
         """Creates the topic on first use; COORDINATOR_NOT_AVAILABLE when its configured
-        replication factor cannot be met, as Kafka answers FindCoordinator then."""
+        replication factor cannot be met, as Kafka answers FindCoordinator then. In a
+        cluster the topic is written to ZooKeeper: it exists here once the next refresh
+        brings it (another broker may be creating it at the same time)."""
         broker = self._broker
-        existing = broker.metadata.topics.get(self._topic.name)
-        if existing is not None:
-            return existing
+        if self._topic.name in broker.metadata.topics:
+            return
         replication_factor = broker.config.value(self._topic.replication_factor_config)
-        if replication_factor > 1:
+        registered = 1 if broker.cluster is None else len(broker.cluster.brokers)
+        if replication_factor > registered:
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE,
                              f"{self._topic.replication_factor_config}={replication_factor} "
-                             "needs more brokers than this cluster has")
+                             f"needs more brokers than the {registered} registered")
         configs = {"cleanup.policy": "compact", "compression.type": "producer",
                    "segment.bytes": str(broker.config.value(self._topic.segment_bytes_config))}
-        return broker.create_topic(self._topic.name, self.partition_count, configs)
+        if self._topic.min_isr_config is not None:
+            configs["min.insync.replicas"] = str(broker.config.value(self._topic.min_isr_config))
+        if broker.cluster is None:
+            broker.create_topic(self._topic.name, self.partition_count, configs)
+            return
+        from broker.zookeeper.store import TopicExists  # kazoo: only a clustered broker
+        try:
+            broker.create_topic(self._topic.name, self.partition_count, configs,
+                                replication_factor)
+        except TopicExists:
+            pass  # another broker created it first
 
     def append(self, partition: int, records: list[tuple[bytes, bytes | None]],
-               now_ms: int, *, producer: tuple[int, int] | None = None) -> int:
-        """Appends `records` as one batch; returns the offset after it. `producer`
-        (id, epoch): the batch belongs to that producer's transaction (TxnOffsetCommit)."""
+               now_ms: int, *, producer: tuple[int, int] | None = None) -> "Written":
+        """Appends `records` as one batch on this broker, the partition's leader.
+        `producer` (id, epoch): the batch belongs to that producer's transaction
+        (TxnOffsetCommit). Returns what to wait for before the write counts (acks=all)."""
         codec = Compression.NONE
         if self._topic.compression_config is not None:
             codec = _CODECS.get(self._broker.config.value(self._topic.compression_config),
@@ -106,30 +129,35 @@ class CoordinatorLog:
                                  origin=AppendOrigin.COORDINATOR)
         replicas.appended(leader)
         self._broker.notify_append(self._topic.name, partition)
-        return info.last_offset + 1
+        return Written(leader, info.last_offset + 1)
 
     def read_all(self) -> Iterator[LogEntry]:
         """Every keyed record and transaction marker of every partition, in log order."""
         if not self.exists():
             return
         for partition in range(self.partition_count):
-            partition_log = self._broker.require_partition(self._topic.name, partition)
-            offset = partition_log.log_start_offset
-            end = partition_log.log_end_offset
-            while offset < end:
-                data = partition_log.read(offset, READ_CHUNK_BYTES, max_offset=end).read()
-                if not data:
-                    break
-                for position, header in iter_batches(data, allow_partial_tail=True):
-                    offset = header.next_offset
-                    batch = memoryview(data)[position:position + header.size]
-                    if header.is_control:
-                        marker = parse_end_txn_marker(batch)
-                        if marker is not None:
-                            yield LogEntry(partition, None, None, header.producer_id,
-                                           commit=marker.commit)
-                        continue
-                    producer_id = header.producer_id if header.is_transactional else None
-                    for record in decode_records(batch):
-                        if record.key is not None:
-                            yield LogEntry(partition, record.key, record.value, producer_id)
+            yield from self.read_partition(partition)
+
+    def read_partition(self, partition: int) -> Iterator[LogEntry]:
+        """Every keyed record and transaction marker of one local partition, in log order,
+        up to its log end (Kafka loads a coordinator partition that far)."""
+        partition_log = self._broker.require_partition(self._topic.name, partition)
+        offset = partition_log.log_start_offset
+        end = partition_log.log_end_offset
+        while offset < end:
+            data = partition_log.read(offset, READ_CHUNK_BYTES, max_offset=end).read()
+            if not data:
+                break
+            for position, header in iter_batches(data, allow_partial_tail=True):
+                offset = header.next_offset
+                batch = memoryview(data)[position:position + header.size]
+                if header.is_control:
+                    marker = parse_end_txn_marker(batch)
+                    if marker is not None:
+                        yield LogEntry(partition, None, None, header.producer_id,
+                                       commit=marker.commit)
+                    continue
+                producer_id = header.producer_id if header.is_transactional else None
+                for record in decode_records(batch):
+                    if record.key is not None:
+                        yield LogEntry(partition, record.key, record.value, producer_id)

@@ -1,6 +1,6 @@
 """Runs the group coordinator state machine for the broker: persists its records to
-`__consumer_offsets` before answering, parks JoinGroup/SyncGroup requests until the
-coordinator answers their token, and sleeps until its next deadline."""
+`__consumer_offsets` (replicated, in a cluster) before answering, parks JoinGroup/SyncGroup
+requests until the coordinator answers their token, and sleeps until its next deadline."""
 from __future__ import annotations
 
 import logging
@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import trio
 
 from broker.coordinator_log import OFFSETS_TOPIC, CoordinatorLog, LogEntry
-from broker.coordinator_runtime import CoordinatorRuntime, now_ms
+from broker.coordinator_runtime import CoordinatorRuntime, Writes, now_ms, with_error
 from coordinator.groups import GroupConfig, GroupCoordinator, LoadedRecord, Outcome
+from wire.errors import ErrorCode
 
 if TYPE_CHECKING:
     from broker.broker import Broker
@@ -28,9 +29,9 @@ class _Parked:
 
 class GroupRuntime(CoordinatorRuntime):
     def __init__(self, broker: "Broker") -> None:
-        super().__init__()
-        self._broker = broker
+        super().__init__(broker)
         config = broker.config
+        self.write_timeout_ms = config.value("offsets.commit.timeout.ms")
         self.coordinator = GroupCoordinator(GroupConfig(
             group_min_session_timeout_ms=config.value("group.min.session.timeout.ms"),
             group_max_session_timeout_ms=config.value("group.max.session.timeout.ms"),
@@ -58,6 +59,9 @@ class GroupRuntime(CoordinatorRuntime):
             partition, [LoadedRecord(entry.key, entry.value, entry.producer_id, entry.commit)
                         for entry in entries], now)
 
+    def _unload_partition(self, partition: int) -> None:
+        self._apply(self.coordinator.unload(partition, now_ms()))
+
     def complete_transaction(self, producer_id: int, commit: bool, partition: int) -> None:
         """A transaction marker reached __consumer_offsets partition `partition`."""
         self._apply(self.coordinator.complete_transaction(producer_id, commit, partition,
@@ -75,13 +79,18 @@ class GroupRuntime(CoordinatorRuntime):
         finally:
             self._parked.pop(token, None)
 
-    def _apply(self, outcome: Outcome) -> None:
+    def _apply(self, outcome: Outcome) -> Writes:
         """Appends the outcome's records (a transactional batch for TxnOffsetCommit),
-        then answers its parked requests."""
-        self._append_records(outcome.records, producer=outcome.transactional)
-        for token, response in outcome.replies:
+        then answers its parked requests once the records are replicated."""
+        writes = self._append_records(outcome.records, producer=outcome.transactional)
+        if outcome.replies:
+            self._when_replicated(writes, lambda error: self._answer(outcome.replies, error))
+        self._deadline_changed.set()
+        return writes
+
+    def _answer(self, replies: list, error: ErrorCode | None) -> None:
+        for token, response in replies:
             parked = self._parked.get(token)
             if parked is not None:
-                parked.response = response
+                parked.response = response if error is None else with_error(response, error)
                 parked.done.set()
-        self._deadline_changed.set()

@@ -372,9 +372,12 @@ class ReplicaManager:
         """The partition is no longer hosted here (deleted): stop leading or following it."""
         found = self._partitions.pop((topic, partition), None)
         if found is not None:
+            was_leader = found.is_leader
             found.is_leader = False
             self._stop_fetching(found)
             self._broker.notify_append(topic, partition)
+            if was_leader and not self.standalone:
+                self._broker.leadership_changed(topic, partition, False)
 
     async def apply(self, states: Iterable[PartitionState]) -> None:
         """Makes this broker leader, follower or neither of each partition as its state
@@ -441,6 +444,7 @@ class ReplicaManager:
                  state.topic, state.partition, state.leader_epoch, state.isr,
                  partition_log.log_end_offset, partition_log.high_watermark)
         self._apply_leader_state(partition, state)
+        self._broker.leadership_changed(partition.topic, partition.partition, True)
 
     def _apply_leader_state(self, partition: Partition, state: PartitionState) -> None:
         """Same leader epoch: take the replicas and ISR (after our own alter_isr, or the
@@ -484,14 +488,18 @@ class ReplicaManager:
         self._start_fetching(partition, state.leader, state.leader_epoch)
         if was_leader:
             self._broker.notify_append(partition.topic, partition.partition)
+            self._broker.leadership_changed(partition.topic, partition.partition, False)
 
     def _become_none(self, partition: Partition, state: PartitionState) -> None:
+        was_leader = partition.is_leader
         partition.state = state
         partition.is_leader = False
         partition.leader_epoch = state.leader_epoch
         partition.followers = {}
         self._stop_fetching(partition)
         self._broker.notify_append(partition.topic, partition.partition)
+        if was_leader:
+            self._broker.leadership_changed(partition.topic, partition.partition, False)
 
     # -- follower fetchers -------------------------------------------------------------
 

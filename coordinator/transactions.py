@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Callable, Iterable, NamedTuple
 
-from coordinator.group_records import java_string_hash
+from coordinator.group_records import partition_for
 from coordinator.groups import CoordinatorRecord, Outcome, PartitionState
 from coordinator.transaction_records import (
     NO_PRODUCER_EPOCH, NO_PRODUCER_ID, TransactionLogValue, decode_key, decode_value,
@@ -169,9 +169,9 @@ class TransactionCoordinator:
     # -- ownership and loading ------------------------------------------------------------
 
     def partition_for(self, transactional_id: str) -> int:
-        """Utils.abs(transactionalId.hashCode) % transaction.state.log.num.partitions
-        (Kafka's abs maps Integer.MIN_VALUE to 0: `& 0x7fffffff`)."""
-        return (java_string_hash(transactional_id) & 0x7FFFFFFF) % self.config.transaction_state_log_num_partitions
+        """Utils.abs(transactionalId.hashCode) % transaction.state.log.num.partitions,
+        the same rule as a group's partition."""
+        return partition_for(transactional_id, self.config.transaction_state_log_num_partitions)
 
     def begin_loading(self, partition: int) -> None:
         """Take over a partition; its ids answer COORDINATOR_LOAD_IN_PROGRESS until load()

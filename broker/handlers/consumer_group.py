@@ -12,7 +12,7 @@ async def consumer_group_heartbeat(ctx, request) -> dict:
     groups = ctx.broker.groups
     owned = None if request.topic_partitions is None else [
         (entry.topic_id, list(entry.partitions)) for entry in request.topic_partitions]
-    response = groups.call(
+    response = await groups.call(
         groups.coordinator.consumer_group_heartbeat, request.group_id, request.member_id,
         request.member_epoch, request.instance_id, request.rack_id, request.rebalance_timeout_ms,
         None if request.subscribed_topic_names is None else list(request.subscribed_topic_names),
@@ -25,6 +25,6 @@ async def consumer_group_heartbeat(ctx, request) -> dict:
 async def consumer_group_describe(ctx, request) -> dict:
     groups = ctx.broker.groups
     operations = ALL_GROUP_OPERATIONS if request.include_authorized_operations else NO_AUTHORIZED_OPERATIONS
-    described = groups.call(groups.coordinator.consumer_group_describe, list(request.group_ids), operations,
-                            timed=False)
+    described = groups.query(groups.coordinator.consumer_group_describe, list(request.group_ids),
+                             operations, timed=False)
     return {"throttle_time_ms": 0, "groups": described}

@@ -2,7 +2,7 @@
 coordinator (coordinator/groups.py) run by broker/groups.py."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Awaitable, Callable
 
 from broker.handlers import handles
 from wire.api_keys import ApiKey
@@ -38,23 +38,16 @@ async def find_coordinator(ctx, request) -> dict:
 
 def _coordinator(broker, key: str, key_type: int) -> dict:
     try:
-        if broker.cluster is not None and key_type in (GROUP_KEY, TRANSACTION_KEY):
-            # The coordinators do not follow the leadership of their internal topics'
-            # partitions yet: no broker of a cluster offers itself as one.
-            raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE,
-                             "group and transaction coordinators are not available in a "
-                             "ZooKeeper cluster yet")
         if key_type == GROUP_KEY:
-            broker.groups.ensure_loaded()
+            node_id, host, port = broker.groups.coordinator_node(key)
         elif key_type == TRANSACTION_KEY:
-            broker.transactions.ensure_loaded()
+            node_id, host, port = broker.transactions.coordinator_node(key)
         else:
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown coordinator key type {key_type}")
     except KafkaError as exc:
         return {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": exc.code,
                 "error_message": exc.message or None}
-    endpoint = broker.advertised
-    return {"key": key, "node_id": broker.node_id, "host": endpoint.host, "port": endpoint.port,
+    return {"key": key, "node_id": node_id, "host": host, "port": port,
             "error_code": ErrorCode.NONE, "error_message": None}
 
 
@@ -95,9 +88,9 @@ async def sync_group(ctx, request) -> dict:
 @handles(ApiKey.HEARTBEAT, versions=range(0, 5))
 async def heartbeat(ctx, request) -> dict:
     groups = ctx.broker.groups
-    error = groups.call(groups.coordinator.heartbeat, request.group_id, request.generation_id,
-                        request.member_id,
-                        request.group_instance_id if ctx.header.api_version >= 3 else None)
+    error = await groups.call(groups.coordinator.heartbeat, request.group_id, request.generation_id,
+                              request.member_id,
+                              request.group_instance_id if ctx.header.api_version >= 3 else None)
     return {"throttle_time_ms": 0, "error_code": error}
 
 
@@ -110,7 +103,7 @@ async def leave_group(ctx, request) -> dict:
                     member.reason if version >= 5 else None) for member in request.members]
     else:
         members = [(request.member_id, None, None)]
-    response = groups.call(groups.coordinator.leave_group, request.group_id, members)
+    response = await groups.call(groups.coordinator.leave_group, request.group_id, members)
     if version < 3 and response["error_code"] == ErrorCode.NONE and response["members"]:
         # One member, no per-member list before v3: its error is the answer.
         return {"throttle_time_ms": 0, "error_code": response["members"][0]["error_code"]}
@@ -123,7 +116,7 @@ async def leave_group(ctx, request) -> dict:
 async def offset_commit(ctx, request) -> dict:
     version = ctx.header.api_version
     groups = ctx.broker.groups
-    topics = commit_offsets(ctx.broker, request.topics, version >= 6, lambda known: groups.call(
+    topics = await commit_offsets(ctx.broker, request.topics, version >= 6, lambda known: groups.call(
         groups.coordinator.offset_commit, request.group_id,
         request.generation_id_or_member_epoch, request.member_id,
         request.group_instance_id if version >= 7 else None,
@@ -132,8 +125,8 @@ async def offset_commit(ctx, request) -> dict:
     return {"throttle_time_ms": 0, "topics": topics}
 
 
-def commit_offsets(broker, topics, has_leader_epoch: bool,
-                   commit: Callable[[list[tuple]], list[dict]]) -> list[dict]:
+async def commit_offsets(broker, topics, has_leader_epoch: bool,
+                         commit: Callable[[list[tuple]], Awaitable[list[dict]]]) -> list[dict]:
     """OffsetCommit and TxnOffsetCommit: `commit` takes the (topic, partition, offset,
     leader epoch, metadata) of the partitions that exist; the others are answered
     UNKNOWN_TOPIC_OR_PARTITION. Returns the response's topics."""
@@ -143,11 +136,11 @@ def commit_offsets(broker, topics, has_leader_epoch: bool,
             entry = (topic.name, partition.partition_index, partition.committed_offset,
                      partition.committed_leader_epoch if has_leader_epoch else -1,
                      partition.committed_metadata)
-            exists = broker.partition_log(topic.name, partition.partition_index) is not None
+            exists = broker.partition_exists(topic.name, partition.partition_index)
             (known if exists else unknown).append(entry)
     answered: dict[str, list[dict]] = {}
     if known:
-        for topic in commit(known):
+        for topic in await commit(known):
             answered.setdefault(topic["name"], []).extend(topic["partitions"])
     for name, partition, *_ in unknown:
         answered.setdefault(name, []).append(
@@ -178,8 +171,8 @@ def _fetch_group(groups, group_id: str, topics, require_stable: bool,
                  member_id: str | None = None, member_epoch: int = -1) -> dict:
     partitions = None if topics is None else [
         (topic.name, index) for topic in topics for index in topic.partition_indexes]
-    return groups.call(groups.coordinator.offset_fetch, group_id, partitions, require_stable,
-                       member_id, member_epoch, timed=False)
+    return groups.query(groups.coordinator.offset_fetch, group_id, partitions, require_stable,
+                        member_id, member_epoch, timed=False)
 
 
 @handles(ApiKey.OFFSET_DELETE, versions=range(0, 1))
@@ -187,7 +180,7 @@ async def offset_delete(ctx, request) -> dict:
     groups = ctx.broker.groups
     partitions = [(topic.name, partition.partition_index)
                   for topic in request.topics for partition in topic.partitions]
-    response = groups.call(groups.coordinator.offset_delete, request.group_id, partitions)
+    response = await groups.call(groups.coordinator.offset_delete, request.group_id, partitions)
     return {"throttle_time_ms": 0, **response}
 
 
@@ -197,9 +190,9 @@ async def offset_delete(ctx, request) -> dict:
 async def list_groups(ctx, request) -> dict:
     version = ctx.header.api_version
     groups = ctx.broker.groups
-    response = groups.call(groups.coordinator.list_groups,
-                           list(request.states_filter) if version >= 4 else (),
-                           list(request.types_filter) if version >= 5 else (), timed=False)
+    response = groups.query(groups.coordinator.list_groups,
+                            list(request.states_filter) if version >= 4 else (),
+                            list(request.types_filter) if version >= 5 else (), timed=False)
     return {"throttle_time_ms": 0, **response}
 
 
@@ -207,7 +200,8 @@ async def list_groups(ctx, request) -> dict:
 async def describe_groups(ctx, request) -> dict:
     groups = ctx.broker.groups
     include_operations = ctx.header.api_version >= 3 and request.include_authorized_operations
-    described = groups.call(groups.coordinator.describe_groups, list(request.groups), timed=False)
+    described = groups.query(groups.coordinator.describe_groups, list(request.groups),
+                             timed=False)
     for group in described:
         group["authorized_operations"] = ALL_GROUP_OPERATIONS if include_operations \
             else NO_AUTHORIZED_OPERATIONS
@@ -217,5 +211,5 @@ async def describe_groups(ctx, request) -> dict:
 @handles(ApiKey.DELETE_GROUPS, versions=range(0, 3))
 async def delete_groups(ctx, request) -> dict:
     groups = ctx.broker.groups
-    results = groups.call(groups.coordinator.delete_groups, list(request.groups_names))
+    results = await groups.call(groups.coordinator.delete_groups, list(request.groups_names))
     return {"throttle_time_ms": 0, "results": results}

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from broker.handlers import handles
-from broker.handlers.transactions import check_transactional_produce
+from broker.handlers.transactions import check_verified, verify_transactional_produce
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode, KafkaError
 from wire.records import read_batch_header, recompress
@@ -22,6 +22,7 @@ async def produce(ctx, request) -> dict | None:
     # acks=all: (partition, offset the high watermark must reach, result) of each append
     # the ISR has yet to replicate; acks=1 and acks=0 allocate nothing for it.
     waits: list | None = [] if acks == -1 else None
+    verified = await verify_transactional_produce(broker, request) if error is None else {}
     for topic_data in request.topic_data:
         partitions = []
         for partition_data in topic_data.partition_data:
@@ -30,7 +31,8 @@ async def produce(ctx, request) -> dict | None:
                                    "base_offset": -1})
                 continue
             partitions.append(_append(broker, topic_data.name, partition_data, acks, now,
-                                      request.transactional_id, ctx.header.api_version, waits))
+                                      request.transactional_id, ctx.header.api_version, waits,
+                                      verified))
         responses.append({"name": topic_data.name, "partition_responses": partitions})
     if acks == 0:
         return None
@@ -42,7 +44,8 @@ async def produce(ctx, request) -> dict | None:
 
 
 def _append(broker, topic: str, partition_data, acks: int, now_ms: int,
-            transactional_id: str | None, version: int, waits: list | None) -> dict:
+            transactional_id: str | None, version: int, waits: list | None,
+            verified: dict) -> dict:
     index = partition_data.index
     records = partition_data.records
     try:
@@ -59,8 +62,7 @@ def _append(broker, topic: str, partition_data, acks: int, now_ms: int,
                 # Kafka: transactional records need a transactional id to authorize.
                 raise KafkaError(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
                                  "transactional records without a transactional id")
-            check_transactional_produce(broker, transactional_id, header.producer_id,
-                                        header.producer_epoch, topic, index, version)
+            check_verified(verified.get((topic, index), ErrorCode.NONE), topic, index, version)
         policy = broker.topic_policy(topic)
         if acks == -1:
             min_insync = policy.min_insync_replicas

@@ -50,7 +50,10 @@ def test_partition_for_is_kafkas_hash():
                                  allocate_producer_id=lambda: 0, group_partition_for=lambda g: 0)
     # "polygenelubricants".hashCode() == Integer.MIN_VALUE: Kafka's abs gives 0.
     assert big.partition_for("polygenelubricants") == 0
-    assert big.partition_for("transactional-id") == (java_hash("transactional-id") & 0x7FFFFFFF) % 50
+    assert big.partition_for("transactional-id") == abs(java_hash("transactional-id")) % 50
+    # "tx-0-negative".hashCode() == -276060133: Kafka takes its absolute value (-> 33),
+    # not its low 31 bits (which would give 15).
+    assert big.partition_for("tx-0-negative") == 33
 
 
 def java_hash(text: str) -> int:
