@@ -269,3 +269,59 @@ async def test_describe_and_list_transactions(client, broker):
     listed = await client.call(ApiKey.LIST_TRANSACTIONS, 1, {
         "state_filters": ["Bogus"], "producer_id_filters": [], "duration_filter": -1})
     assert list(listed.unknown_state_filters) == ["Bogus"]
+
+
+async def write_txn_markers(client, version: int, producer_id: int, epoch: int, commit: bool,
+                            coordinator_epoch: int, topic: str, partitions: list[int]):
+    response = await client.call(ApiKey.WRITE_TXN_MARKERS, version, {"markers": [{
+        "producer_id": producer_id, "producer_epoch": epoch, "transaction_result": commit,
+        "coordinator_epoch": coordinator_epoch,
+        "topics": [{"name": topic, "partition_indexes": partitions}]}]})
+    return [(marker.producer_id, topic.name, partition.partition_index, partition.error_code)
+            for marker in response.markers for topic in marker.topics
+            for partition in topic.partitions]
+
+
+async def test_write_txn_markers_at_every_version(client):
+    """A coordinator's markers, as another broker's coordinator sends them: commit and
+    abort end the producer's transaction; stale epochs and unknown partitions are refused
+    per partition."""
+    assert versions(ApiKey.WRITE_TXN_MARKERS) == range(0, 2)
+    await create_topic(client, "txn-markers", 2)
+    await find_transaction_coordinator(client, "t-markers")
+    for version in versions(ApiKey.WRITE_TXN_MARKERS):
+        producer_id, epoch = await init_producer(client, "t-markers")
+        await add_partitions(client, "t-markers", producer_id, epoch, "txn-markers", [0, 1])
+        for partition in (0, 1):
+            await produce(client, "txn-markers", partition,
+                          txn_batch(producer_id, epoch, 0, b"v%d-p%d" % (version, partition)),
+                          transactional_id="t-markers")
+        assert await write_txn_markers(client, version, producer_id, epoch, True, 5,
+                                       "txn-markers", [0]) == [
+            (producer_id, "txn-markers", 0, ErrorCode.NONE)]
+        assert await write_txn_markers(client, version, producer_id, epoch, False, 5,
+                                       "txn-markers", [1, 7]) == [
+            (producer_id, "txn-markers", 1, ErrorCode.NONE),
+            (producer_id, "txn-markers", 7, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)]
+        # An older producer epoch or coordinator epoch than the partition has seen.
+        assert await write_txn_markers(client, version, producer_id, epoch - 1, True, 5,
+                                       "txn-markers", [0]) == [
+            (producer_id, "txn-markers", 0, ErrorCode.INVALID_PRODUCER_EPOCH)]
+        assert await write_txn_markers(client, version, producer_id, epoch, True, 4,
+                                       "txn-markers", [0]) == [
+            (producer_id, "txn-markers", 0, ErrorCode.TRANSACTION_COORDINATOR_FENCED)]
+        # The commit is visible to read_committed, the aborted write is not.
+        seen = []
+        for partition in (0, 1):
+            data = (await fetch(client, "txn-markers", partition, 0,
+                                isolation_level=READ_COMMITTED)).responses[0].partitions[0]
+            assert data.last_stable_offset == data.high_watermark
+            aborted = {a.producer_id for a in data.aborted_transactions or []}
+            for position, header in iter_batches(bytes(data.records)):
+                if header.is_control or header.producer_id in aborted:
+                    continue
+                batch = bytes(data.records)[position:position + header.size]
+                seen += [record.value for record in decode_records(batch)]
+        assert seen == [b"v%d-p0" % earlier for earlier in range(version + 1)]
+        # The coordinator still counts the transaction open: end it to start the next.
+        assert await end_txn(client, "t-markers", producer_id, epoch, True) == ErrorCode.NONE

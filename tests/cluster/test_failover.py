@@ -1,6 +1,7 @@
 """A real 3-broker cluster (ZooKeeper and broker processes started by `gregor cluster`):
 acks=all writes go on while the leader of each partition is killed with kill -9 in turn
-and restarted; every acknowledged message is there exactly once afterwards."""
+and restarted; every acknowledged message is there exactly once afterwards, and a consumer
+group reading all along keeps going (its coordinator moves with the leaderships too)."""
 from __future__ import annotations
 
 import threading
@@ -88,6 +89,38 @@ class Writer:
         self._thread.join(150)
 
 
+class GroupReader:
+    """A consumer in a group, committing as it goes, reading until stopped; keeps what it
+    read."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "keeps-going",
+                                  "auto.offset.reset": "earliest",
+                                  "auto.commit.interval.ms": 500})
+        self.seen: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        self.consumer.subscribe([TOPIC])
+        while not self._stop.is_set():
+            for message in self.consumer.consume(num_messages=1000, timeout=0.2):
+                if message.error() is None:
+                    self.seen.add(int(message.value()))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def read_until(self, wanted: set[int], timeout_s: float) -> None:
+        wait_until(lambda: wanted <= self.seen, timeout_s,
+                   f"the group reading {len(wanted - self.seen)} more message(s)")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self.consumer.close()
+
+
 def read_everything(bootstrap: str) -> list[int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "failover-check",
                          "enable.auto.commit": False})
@@ -119,7 +152,10 @@ def test_kill_9_of_each_leader_in_turn_loses_nothing(tmp_path):
                    FAILOVER_TIMEOUT_S, "every partition with a full ISR")
         writer = Writer(bootstrap)
         writer.start()
+        reader = GroupReader(bootstrap)
+        reader.start()
         failover_s = []
+        group_progress = []
         try:
             time.sleep(2)
             for partition in range(PARTITIONS):
@@ -129,7 +165,13 @@ def test_kill_9_of_each_leader_in_turn_loses_nothing(tmp_path):
                 wait_until(lambda: leaders(state.zookeeper)[partition][0] not in (leader, -1),
                            FAILOVER_TIMEOUT_S, f"a new leader for partition {partition}")
                 failover_s.append(time.monotonic() - killed_at)
-                time.sleep(2)
+                # The group keeps going: it reads what is acknowledged after the failover.
+                count_at_failover = len(writer.acknowledged)
+                wait_until(lambda: len(writer.acknowledged) >= count_at_failover + 500,
+                           FAILOVER_TIMEOUT_S, "500 writes acknowledged after the failover")
+                written_after = set(writer.acknowledged[count_at_failover:])
+                reader.read_until(written_after, FAILOVER_TIMEOUT_S)
+                group_progress.append(len(written_after))
                 cluster_cli.start(tmp_path / "cluster", leader)
                 wait_until(lambda: all(len(isr) == 3
                                        for _, isr in leaders(state.zookeeper).values()),
@@ -137,13 +179,18 @@ def test_kill_9_of_each_leader_in_turn_loses_nothing(tmp_path):
             time.sleep(2)
         finally:
             writer.stop()
-        seen = read_everything(bootstrap)
         acknowledged = set(writer.acknowledged)
+        try:
+            reader.read_until(acknowledged, FAILOVER_TIMEOUT_S)
+        finally:
+            reader.stop()
+        seen = read_everything(bootstrap)
         lost = acknowledged - set(seen)
         duplicates = len(seen) - len(set(seen))
         print(f"\nacknowledged {len(acknowledged)}, lost {len(lost)}, duplicates {duplicates}, "
               f"failover s {[round(s, 2) for s in failover_s]}, "
-              f"delivery errors {len(writer.failed)}")
+              f"delivery errors {len(writer.failed)}, group read {len(reader.seen)} "
+              f"(of them written after each failover: {group_progress})")
         assert len(acknowledged) > 1000
         assert (sorted(lost), duplicates) == ([], 0)
     finally:
