@@ -59,6 +59,7 @@ class FollowerProgress:
     last_caught_up_ms: int = 0
     last_fetch_leader_log_end_offset: int = UNKNOWN_OFFSET
     last_fetch_ms: int = 0
+    log_start_offset: int = UNKNOWN_OFFSET  # as its last fetch said (DeleteRecords waits)
 
     def is_caught_up(self, leader_end_offset: int, now_ms: int, max_lag_ms: int) -> bool:
         # Kafka's ReplicaState.isCaughtUp: at the leader's end, or there within max lag.
@@ -224,10 +225,11 @@ class ReplicaManager:
     # -- followers fetching from this leader -------------------------------------------
 
     def follower_fetched(self, topic: str, partition: int, replica_id: int, fetch_offset: int,
-                         now_ms: int) -> None:
+                         now_ms: int, log_start_offset: int = UNKNOWN_OFFSET) -> None:
         """A follower asked for records from `fetch_offset`: that is its log end offset.
         Updates its progress, maybe expands the ISR and advances the high watermark
-        (waking acks=all produces and consumer fetches)."""
+        (waking acks=all produces and consumer fetches) and the low watermark (waking
+        DeleteRecords)."""
         found = self._partitions.get((topic, partition))
         if found is None or not found.is_leader:
             return
@@ -245,9 +247,20 @@ class ReplicaManager:
         progress.last_fetch_leader_log_end_offset = max(
             leader_end_offset, progress.last_fetch_leader_log_end_offset)
         progress.last_fetch_ms = now_ms
+        moved_start = log_start_offset != progress.log_start_offset
+        progress.log_start_offset = log_start_offset
         self._maybe_expand_isr(found, replica_id, progress)
-        if self._maybe_increment_high_watermark(found, now_ms):
+        if self._maybe_increment_high_watermark(found, now_ms) or moved_start:
             self._broker.notify_append(topic, partition)
+
+    def low_watermark(self, partition: Partition) -> int:
+        """Kafka's lowWatermarkIfLeader: the smallest log start offset among this leader
+        and the followers on live brokers (as they last reported it)."""
+        low = partition.log.log_start_offset
+        for replica_id, progress in partition.followers.items():
+            if self._endpoint_of(replica_id) is not None:
+                low = min(low, progress.log_start_offset)
+        return low
 
     def _maybe_expand_isr(self, partition: Partition, replica_id: int,
                           progress: FollowerProgress) -> None:

@@ -100,7 +100,9 @@ def _follower_fetch(broker, topics, replica_id: int, version: int, now_ms: int) 
                     answer["diverging_epoch"] = {"epoch": epoch, "end_offset": end_offset}
                     refused[(name, index)] = answer
                     continue
-            replicas.follower_fetched(name, index, replica_id, wanted.fetch_offset, now_ms)
+            # The follower's log start offset came with Fetch v5; older fetches leave it unknown.
+            replicas.follower_fetched(name, index, replica_id, wanted.fetch_offset, now_ms,
+                                      wanted.log_start_offset if version >= 5 else -1)
     return refused
 
 

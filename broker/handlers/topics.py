@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from collections import Counter
 
+import trio
+
 from broker.config import describe_topic_configs
 from broker.handlers import handles
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode, KafkaError
 
 DEFAULT = -1  # num_partitions / replication_factor: use the broker's default
+DELETION_POLL_S = 0.05
 
 
 @handles(ApiKey.CREATE_TOPICS, versions=range(0, 8))
@@ -112,7 +115,24 @@ async def delete_topics(ctx, request) -> dict:
         if result["topic_id"] is None:
             del result["topic_id"]
         responses.append(result)
+    if broker.cluster is not None and request.timeout_ms > 0:
+        await _wait_until_deleted(broker, [result for result in responses
+                                           if result["error_code"] == ErrorCode.NONE],
+                                  request.timeout_ms)
     return {"throttle_time_ms": 0, "responses": responses}
+
+
+async def _wait_until_deleted(broker, results: list[dict], timeout_ms: int) -> None:
+    """Kafka's DelayedDeleteTopics: in a cluster the controller deletes the topics; the
+    answer waits until this broker's metadata no longer has them (bounded by timeout_ms;
+    REQUEST_TIMED_OUT for those still there)."""
+    with trio.move_on_after(timeout_ms / 1000):
+        while any(result["name"] in broker.metadata.topics for result in results):
+            await trio.sleep(DELETION_POLL_S)
+            await broker.cluster.wait_for_refresh(timeout_ms / 1000)
+    for result in results:
+        if result["name"] in broker.metadata.topics:
+            result.update(error_code=ErrorCode.REQUEST_TIMED_OUT, error_message=None)
 
 
 @handles(ApiKey.CREATE_PARTITIONS, versions=range(0, 4))
