@@ -38,7 +38,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   default=str(DEFAULT_CLUSTER_SIZE))
 
 
+_SETTINGS = pytest.StashKey[dict]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # Read once, at start: a malformed setting is a usage error before any test runs.
+    config.stash[_SETTINGS] = {
+        **_parse_settings(config.getini("gregor_settings"), "gregor_settings"),
+        **_parse_settings(config.getoption("gregor_set"), "--gregor-set")}
     config.addinivalue_line(
         "markers", "gregor(settings=None, brokers=None): broker settings for this test's "
                    "gregor_broker / gregor_cluster (function scope), and the cluster's size")
@@ -55,8 +62,7 @@ def _parse_settings(lines: list[str], where: str) -> dict[str, str]:
 
 
 def _configured_settings(config: pytest.Config) -> dict[str, str]:
-    return {**_parse_settings(config.getini("gregor_settings"), "gregor_settings"),
-            **_parse_settings(config.getoption("gregor_set"), "--gregor-set")}
+    return config.stash[_SETTINGS]
 
 
 def _marked(request: pytest.FixtureRequest) -> dict:
