@@ -142,7 +142,7 @@ def read_everything(bootstrap: str) -> list[int]:
         consumer.close()
 
 
-def test_kill_9_of_each_leader_in_turn_loses_nothing(tmp_path):
+def test_kill_9_of_each_leader_in_turn_loses_nothing(tmp_path, report_figures):
     # A 6 s ZooKeeper session: a killed broker is noticed (and replaced) within seconds.
     state = cluster_cli.up(tmp_path / "cluster", 3, None, {"zookeeper.session.timeout.ms": "6000"})
     try:
@@ -187,10 +187,10 @@ def test_kill_9_of_each_leader_in_turn_loses_nothing(tmp_path):
         seen = read_everything(bootstrap)
         lost = acknowledged - set(seen)
         duplicates = len(seen) - len(set(seen))
-        print(f"\nacknowledged {len(acknowledged)}, lost {len(lost)}, duplicates {duplicates}, "
-              f"failover s {[round(s, 2) for s in failover_s]}, "
-              f"delivery errors {len(writer.failed)}, group read {len(reader.seen)} "
-              f"(of them written after each failover: {group_progress})")
+        report_figures(f"acknowledged {len(acknowledged)}, lost {len(lost)}, duplicates "
+                       f"{duplicates}, failover s {[round(s, 2) for s in failover_s]}, "
+                       f"delivery errors {len(writer.failed)}, group read {len(reader.seen)} "
+                       f"(of them written after each failover: {group_progress})")
         assert len(acknowledged) > 1000
         assert (sorted(lost), duplicates) == ([], 0)
     finally:
