@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 pytest_plugins = ["pytester"]
 
@@ -93,3 +94,11 @@ def test_fresh(gregor_broker, number):
     report_figures(f"100 tests with a fresh gregor_broker each: {elapsed_s:.1f} s in total "
                    f"({elapsed_s * 10:.0f} ms per test, pytest start-up included); broker "
                    f"ready after {ready_s[50]:.2f} s median, {ready_s[-1]:.2f} s max")
+
+
+def test_docs_show_the_examples_that_run():
+    """docs/testing.md shows each example file whole, as tests/testing/examples has it."""
+    root = Path(__file__).resolve().parents[2]
+    docs = (root / "docs" / "testing.md").read_text()
+    for example in sorted((root / "tests" / "testing" / "examples").glob("test_*.py")):
+        assert f"```python\n{example.read_text()}```" in docs, example.name
