@@ -215,10 +215,6 @@ class TransactionRuntime(CoordinatorRuntime):
                                  ErrorCode(code).name)
         return done
 
-    async def aclose(self) -> None:
-        for peer in self._peers.values():
-            await peer.aclose()
-
     # -- verification of transactional produces (KIP-890) ----------------------------------
 
     async def verify_partition(self, transactional_id: str, producer_id: int,

@@ -7,6 +7,7 @@ from wire.errors import ErrorCode, KafkaError
 from wire.records import read_batch_header, recompress
 
 _MESSAGE_CODES = frozenset({ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAMP})
+_NOT_TRANSACTIONAL: dict = {}  # nothing verified: a request without a transactional id
 
 
 @handles(ApiKey.PRODUCE, versions=range(3, 12))
@@ -22,7 +23,9 @@ async def produce(ctx, request) -> dict | None:
     # acks=all: (partition, offset the high watermark must reach, result) of each append
     # the ISR has yet to replicate; acks=1 and acks=0 allocate nothing for it.
     waits: list | None = [] if acks == -1 else None
-    verified = await verify_transactional_produce(broker, request) if error is None else {}
+    verified = _NOT_TRANSACTIONAL
+    if request.transactional_id is not None and error is None:
+        verified = await verify_transactional_produce(broker, request)
     for topic_data in request.topic_data:
         partitions = []
         for partition_data in topic_data.partition_data:

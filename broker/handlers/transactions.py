@@ -154,8 +154,7 @@ async def verify_transactional_produce(broker, request) -> dict[tuple[str, int],
     only for a partition where the producer has no transaction open yet, as Kafka does)
     about every transactional batch this broker leads; their codes, NONE when verified."""
     results: dict[tuple[str, int], ErrorCode] = {}
-    if (request.transactional_id is None
-            or not broker.config.value("transaction.partition.verification.enable")):
+    if not broker.config.value("transaction.partition.verification.enable"):
         return results
     transactions = broker.transactions
     remote = not transactions.coordinates(request.transactional_id)
