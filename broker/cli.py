@@ -70,6 +70,7 @@ def _add_cluster_commands(commands) -> None:
     up.add_argument("--set", dest="overrides", type=_key_value, action="append", default=[],
                     metavar="KEY=VALUE", help="a broker config for every broker")
     for name, text in (("status", "each broker's id, address, PID and leaderships"),
+                       ("add", "start one more broker (the next id, the same settings)"),
                        ("down", "stop every broker and the ZooKeeper `up` started")):
         action = actions.add_parser(name, help=text)
         action.add_argument("--dir", type=Path, required=True)
@@ -93,6 +94,9 @@ def run_cluster_command(args: argparse.Namespace) -> int:
             print(f"bootstrap: {state.bootstrap}")
         elif args.action == "status":
             print("\n".join(cluster_cli.status(args.dir)))
+        elif args.action == "add":
+            process = cluster_cli.add(args.dir)
+            print(f"broker {process.node_id}: 127.0.0.1:{process.port}")
         elif args.action == "down":
             cluster_cli.down(args.dir)
         else:

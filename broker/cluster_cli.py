@@ -1,11 +1,13 @@
 """`gregor cluster`: a local cluster for development and resilience tests. `up` starts a
 real ZooKeeper (unless one is given) and N brokers on loopback ports in DIR, waits until
 every broker is registered, prints the bootstrap line and returns, leaving them running;
-the other commands find them through DIR/cluster.json and act on them by PID."""
+`add` starts one more broker; the other commands find them through DIR/cluster.json and
+act on them by PID."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,12 +15,14 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from broker.zookeeper.server import ZooKeeperServer, stop_recorded
 from broker.zookeeper.store import ZkStore
 
 STATE_FILE = "cluster.json"
 READY_LINE = b" ready: listening on "
+LIVE_BROKERS_LINE = re.compile(rb"live brokers: ([0-9, ]+)")  # broker/cluster.py logs it
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 POLL_S = 0.05
@@ -106,11 +110,45 @@ def up(directory: Path, brokers: int, zookeeper: str | None,
         for process in state.brokers.values():
             _wait_ready(process, process.log_offset)
         _wait_registered(zookeeper, set(state.brokers))
+        for process in state.brokers.values():
+            _wait_for_view(process, set(state.brokers))
     except Exception:
         down(directory, state)
         raise
     state.save(directory)
     return state
+
+
+def add(directory: Path) -> BrokerProcess:
+    """Starts one more broker in the running cluster: the next id, the settings of the
+    others (those `up` was given), a free loopback port. Returns once it is ready and
+    registered in ZooKeeper, recorded in cluster.json. It holds no partitions until a
+    reassignment (or a new topic) puts some there."""
+    state = ClusterState.load(directory)
+    if not state.brokers:
+        raise ClusterError(f"no broker in {directory}/{STATE_FILE} to take the settings from")
+    node_id = max(state.brokers) + 1
+    settings = _settings_of(state.brokers[min(state.brokers)].argv)
+    process = _spawn_broker(directory, node_id, _free_port(), settings)
+    state.brokers[node_id] = process
+    state.save(directory)
+    try:
+        _wait_ready(process, process.log_offset)
+        _wait_registered(state.zookeeper, {node_id})
+        running = [broker for broker in state.brokers.values() if broker.running]
+        for broker in running:
+            _wait_for_view(broker, {each.node_id for each in running})
+    except Exception:
+        _terminate(process)
+        del state.brokers[node_id]
+        state.save(directory)
+        raise
+    return process
+
+
+def _settings_of(argv: list[str]) -> dict[str, str]:
+    """The `--set KEY=VALUE` settings a broker was started with."""
+    return dict(value.split("=", 1) for flag, value in zip(argv, argv[1:]) if flag == "--set")
 
 
 def _spawn_broker(directory: Path, node_id: int, port: int,
@@ -149,6 +187,23 @@ def _start_ticks(pid: int) -> int | None:
 def _wait_ready(process: BrokerProcess, log_offset: int) -> None:
     """Until the broker logs its ready line (after `log_offset` of its log): listening,
     registered, and knowing the controller."""
+    _wait_for_log(process, log_offset, lambda text: READY_LINE in text, "ready")
+
+
+def _wait_for_view(process: BrokerProcess, nodes: set[int]) -> None:
+    """Until the broker's view of the cluster (the last `live brokers:` line it logged
+    since it started) has every broker of `nodes`: registered is not yet known to all,
+    and a client's first request (CreateTopics with replication factor N) may go to any."""
+    def sees_all(text: bytes) -> bool:
+        views = LIVE_BROKERS_LINE.findall(text)
+        return bool(views) and nodes <= {int(node) for node in views[-1].split(b",")}
+    _wait_for_log(process, process.log_offset, sees_all,
+                  f"seeing brokers {', '.join(map(str, sorted(nodes)))}")
+
+
+def _wait_for_log(process: BrokerProcess, log_offset: int, done: Callable[[bytes], bool],
+                  what: str) -> None:
+    """Until what the broker logged after `log_offset` satisfies `done` (bounded)."""
     log_path = Path(process.log_path)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -157,10 +212,10 @@ def _wait_ready(process: BrokerProcess, log_offset: int) -> None:
                                f"{process.log_path}:\n{_tail(log_path)}")
         with open(log_path, "rb") as log:
             log.seek(log_offset)
-            if READY_LINE in log.read():
+            if done(log.read()):
                 return
         time.sleep(POLL_S)
-    raise ClusterError(f"broker {process.node_id} not ready after {READY_TIMEOUT_S:.0f} s; "
+    raise ClusterError(f"broker {process.node_id} not {what} after {READY_TIMEOUT_S:.0f} s; "
                        f"see {process.log_path}")
 
 

@@ -7,7 +7,9 @@ reassignment plans, as Kafka's ZooKeeper-mode controller applies them. No I/O.
 - Leader election follows PartitionLeaderElectionAlgorithms and Election.scala;
   ElectLeaders outcomes follow KafkaController.processReplicaLeaderElection.
 - A dead replica leaves the ISR as ReplicaStateMachine.doRemoveReplicasFromIsr does.
-- Reassignments follow KIP-455 (ReplicaAssignment.reassignTo, onPartitionReassignment).
+- Reassignments follow KIP-455 (ReplicaAssignment.reassignTo, onPartitionReassignment,
+  processApiPartitionReassignment).
+- The automatic leader rebalance follows KafkaController.checkAndTriggerAutoLeaderRebalance.
 
 Replica lists keep Kafka's order: the first replica is the preferred leader.
 """
@@ -479,6 +481,11 @@ def isr_after_broker_failure(state: LeaderAndIsr, broker_id: int) -> LeaderAndIs
     return state.new_leader_and_isr(leader, isr)
 
 
+# Kafka answers these with the error's own message (ApiError(error)).
+ELECTION_NOT_NEEDED_MESSAGE = "Leader election not needed for topic partition."
+NO_REASSIGNMENT_IN_PROGRESS_MESSAGE = "No partition reassignment is in progress."
+
+
 class ElectionType(int, Enum):
     """ElectLeaders' election_type."""
 
@@ -496,7 +503,7 @@ def elect_leaders(state: LeaderAndIsr, election_type: ElectionType,
     """
     if election_type is ElectionType.PREFERRED:
         if state.leader == replicas[0]:
-            raise KafkaError(ErrorCode.ELECTION_NOT_NEEDED)
+            raise KafkaError(ErrorCode.ELECTION_NOT_NEEDED, ELECTION_NOT_NEEDED_MESSAGE)
         new_state = elect(state, PreferredElection(), replicas, live)
         if new_state is None:
             raise KafkaError(ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE,
@@ -504,7 +511,7 @@ def elect_leaders(state: LeaderAndIsr, election_type: ElectionType,
                              "PreferredReplicaPartitionLeaderElectionStrategy")
         return new_state
     if state.leader != NO_LEADER and state.leader in live:
-        raise KafkaError(ErrorCode.ELECTION_NOT_NEEDED)
+        raise KafkaError(ErrorCode.ELECTION_NOT_NEEDED, ELECTION_NOT_NEEDED_MESSAGE)
     # An admin-triggered unclean election allows unclean leaders whatever the topic says.
     new_state = elect(state, OfflineElection(unclean_enabled=True), replicas, live)
     if new_state is None:
@@ -618,3 +625,81 @@ def complete_reassignment(assignment: ReplicaAssignment, state: LeaderAndIsr,
         new_state = isr_after_broker_failure(new_state, replica) or new_state
     return CompletionStep(completed, new_state, elected is not None,
                           assignment.removing_replicas)
+
+
+def plan_reassignment(current: ReplicaAssignment | None, target: Sequence[int] | None,
+                      live_brokers: Collection[int]) -> ReplicaAssignment:
+    """One partition of an AlterPartitionReassignments request, checked in the order of
+    KafkaController.processApiPartitionReassignment: the new full assignment.
+
+    `current` is None for a partition that does not exist; `target` None cancels.
+    Raises KafkaError INVALID_REPLICA_ASSIGNMENT (validate_reassignment_target, checked
+    first, so also for a partition that does not exist), NO_REASSIGNMENT_IN_PROGRESS for a
+    cancellation with none running (a partition that does not exist has none), and
+    UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist.
+    """
+    known = current if current is not None else ReplicaAssignment(())
+    if target is not None:
+        validate_reassignment_target(known, target, live_brokers)
+    elif not known.is_being_reassigned:
+        raise KafkaError(ErrorCode.NO_REASSIGNMENT_IN_PROGRESS,
+                         NO_REASSIGNMENT_IN_PROGRESS_MESSAGE)
+    if current is None:
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "The partition does not exist.")
+    return current.reassign_to(target) if target is not None else current.cancelled()
+
+
+@dataclass(frozen=True)
+class ReassignmentUpdate:
+    """What the controller writes to a partition's state once a (new) reassignment is in
+    the topic's assignment (step U1)."""
+
+    leader_and_isr: LeaderAndIsr
+    completion: CompletionStep | None  # not None: complete at once (phase B follows)
+
+
+def update_reassignment(previous: ReplicaAssignment, assignment: ReplicaAssignment,
+                        state: LeaderAndIsr, live: Collection[int]) -> ReassignmentUpdate:
+    """KafkaController.onPartitionReassignment after U1 moved the partition from
+    `previous` to `assignment`: replicas no longer in it (a replaced or cancelled
+    reassignment's additions) leave the ISR as offline replicas do; then either phase B
+    when the target replicas are all in the ISR already, or step A1: the leader epoch goes
+    up, so the leader and the new replicas start from the new replica set."""
+    for replica in previous.replicas:
+        if replica not in assignment.replicas:
+            state = isr_after_broker_failure(state, replica) or state
+    if assignment.is_complete(state.isr):
+        completion = complete_reassignment(assignment, state, live)
+        return ReassignmentUpdate(completion.leader_and_isr, completion)
+    return ReassignmentUpdate(state.new_leader_and_isr(state.leader, state.isr), None)
+
+
+# ---------------------------------------------------------------------------------------
+# Automatic leader rebalance (auto.leader.rebalance.enable)
+
+
+def partitions_to_rebalance(
+    partitions: Mapping[tuple[str, int], tuple[Sequence[int], LeaderAndIsr | None]],
+    live: Collection[int], imbalance_percentage: int,
+) -> list[tuple[str, int]]:
+    """KafkaController.checkAndTriggerAutoLeaderRebalance: for each broker, the share of
+    the partitions it is the preferred replica of (first in `replicas`) that another
+    broker leads; above `leader.imbalance.per.broker.percentage`, those of them whose
+    preferred replica can lead now (live and in the ISR) get a preferred election.
+    `partitions` maps (topic, partition) to (replicas, state; None when it has none yet).
+    """
+    by_preferred: dict[int, list[tuple[str, int]]] = {}
+    for key, (replicas, _state) in partitions.items():
+        if replicas:
+            by_preferred.setdefault(replicas[0], []).append(key)
+    chosen: list[tuple[str, int]] = []
+    for preferred, keys in sorted(by_preferred.items()):
+        elsewhere = [key for key in keys if (state := partitions[key][1]) is not None
+                     and state.leader != preferred]
+        if len(elsewhere) / len(keys) <= imbalance_percentage / 100:
+            continue
+        for key in elsewhere:
+            replicas, state = partitions[key]
+            if preferred_replica_leader(replicas, state.isr, live) is not None:
+                chosen.append(key)
+    return sorted(chosen)

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import (
@@ -48,6 +48,7 @@ TOPICS_PATH = "/brokers/topics"
 TOPIC_CONFIGS_PATH = "/config/topics"
 DELETE_TOPICS_PATH = "/admin/delete_topics"
 REASSIGN_PARTITIONS_PATH = "/admin/reassign_partitions"
+PREFERRED_REPLICA_ELECTION_PATH = "/admin/preferred_replica_election"
 PRODUCER_ID_BLOCK_PATH = "/latest_producer_id_block"
 
 # ZkData.PersistentZkPaths: what a Kafka broker makes sure exists when it starts
@@ -142,6 +143,11 @@ class TopicAlreadyMarkedForDeletion(ZkError):
 
 class ReassignmentInProgress(ZkError):
     pass
+
+
+class ElectionInProgress(ZkError):
+    """/admin/preferred_replica_election exists: the controller has not finished the
+    previous request."""
 
 
 # -- values ------------------------------------------------------------------------------
@@ -366,6 +372,21 @@ def decode_reassignment(data: bytes | None) -> dict[tuple[str, int], list[int]]:
                 for entry in value["partitions"]}
     except (KeyError, TypeError, ValueError) as exc:
         raise ZkError(f"{REASSIGN_PARTITIONS_PATH}: not a reassignment: {data[:200]!r}") from exc
+
+
+def encode_preferred_replica_election(partitions: Iterable[tuple[str, int]]) -> bytes:
+    """PreferredReplicaElectionZNode.encode."""
+    return _json({"version": 1, "partitions": [
+        {"topic": topic, "partition": partition} for topic, partition in sorted(set(partitions))]})
+
+
+def decode_preferred_replica_election(data: bytes | None) -> set[tuple[str, int]]:
+    value = _parse(data, PREFERRED_REPLICA_ELECTION_PATH)
+    try:
+        return {(str(entry["topic"]), int(entry["partition"])) for entry in value["partitions"]}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ZkError(f"{PREFERRED_REPLICA_ELECTION_PATH}: not a preferred replica election: "
+                      f"{data[:200]!r}") from exc
 
 
 def encode_producer_id_block(broker_id: int, block_start: int, block_end: int) -> bytes:
@@ -910,9 +931,10 @@ class ZkStore:
     # -- partition reassignment (/admin/reassign_partitions) -------------------------
 
     def partition_reassignment(self) -> dict[tuple[str, int], list[int]]:
-        """The requested reassignment: target replicas by (topic, partition); {} if none."""
+        """The requested reassignment: target replicas by (topic, partition); {} if none
+        (or unreadable: KafkaZkClient.getPartitionReassignment ignores it with a warning)."""
         found = self._get(REASSIGN_PARTITIONS_PATH)
-        return {} if found is None else decode_reassignment(found[0])
+        return {} if found is None else _readable_request(decode_reassignment, found[0], {})
 
     def create_partition_reassignment(self, reassignment: dict[tuple[str, int], list[int]]) -> None:
         """ReassignmentInProgress when one is there already."""
@@ -936,7 +958,36 @@ class ZkStore:
             self, callback: Callable[[dict[tuple[str, int], list[int]] | None], None]) -> Watch:
         """`callback(reassignment or None)` now and whenever the znode changes."""
         return self._watch_data(REASSIGN_PARTITIONS_PATH, lambda data, stat: callback(
-            None if stat is None else decode_reassignment(data)))
+            None if stat is None else _readable_request(decode_reassignment, data, {})))
+
+    # -- preferred replica election (/admin/preferred_replica_election) ---------------
+
+    def preferred_replica_election(self) -> set[tuple[str, int]] | None:
+        """The partitions a pending request wants led by their preferred replica (none
+        when unreadable, as Kafka decodes it); None when there is no request."""
+        found = self._get(PREFERRED_REPLICA_ELECTION_PATH)
+        return None if found is None else _readable_request(
+            decode_preferred_replica_election, found[0], set())
+
+    def create_preferred_replica_election(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Ask the controller for preferred replica elections (AdminZkClient); the
+        controller deletes the znode when done. ElectionInProgress while one is pending."""
+        try:
+            self._create_recursive(PREFERRED_REPLICA_ELECTION_PATH,
+                                   encode_preferred_replica_election(partitions))
+        except NodeExistsError:
+            raise ElectionInProgress("a preferred replica leader election is in progress") \
+                from None
+
+    def delete_preferred_replica_election(self) -> None:
+        self._delete(PREFERRED_REPLICA_ELECTION_PATH)
+
+    def watch_preferred_replica_election(
+            self, callback: Callable[[set[tuple[str, int]] | None], None]) -> Watch:
+        """`callback(partitions or None)` now and whenever the znode changes."""
+        return self._watch_data(PREFERRED_REPLICA_ELECTION_PATH, lambda data, stat: callback(
+            None if stat is None else _readable_request(
+                decode_preferred_replica_election, data, set())))
 
     # -- producer ids ----------------------------------------------------------------
 
@@ -1015,6 +1066,18 @@ def _deliver_safely(path: str, deliver: Callable[..., None], *args: Any) -> None
     except Exception:
         # A bad znode or a failing callback must not end the watch.
         log.exception("watch on %s failed", path)
+
+
+def _readable_request(decode: Callable[[bytes | None], Any], data: bytes | None,
+                      unreadable: Any) -> Any:
+    """An /admin request a tool wrote, decoded; `unreadable` (with a warning) when it is
+    not Kafka's JSON, so that a bad request neither stops the controller nor hides the
+    watch event that lets it remove the request."""
+    try:
+        return decode(data)
+    except ZkError as exc:
+        log.warning("ignoring an unreadable request: %s", exc)
+        return unreadable
 
 
 def _check_version(expected_version: int) -> None:

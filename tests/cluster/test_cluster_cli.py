@@ -83,3 +83,11 @@ def test_commands_without_a_cluster_say_so(tmp_path):
     assert (result.returncode, result.stderr) == (
         1, f"gregor cluster status: no cluster in {tmp_path / 'nothing'} (no cluster.json); "
            "start one with `gregor cluster up`\n")
+
+
+def test_add_needs_a_running_cluster(tmp_path):
+    # `add` itself runs in tests/cluster/test_reassignment.py, under writes.
+    added = gregor("add", "--dir", str(tmp_path))
+    assert (added.returncode, added.stdout, added.stderr) == (
+        1, "", f"gregor cluster add: no cluster in {tmp_path} (no cluster.json); start one "
+               "with `gregor cluster up`\n")

@@ -28,9 +28,12 @@ from coordinator.replica_assignment import (
     initial_leader_and_isr,
     isr_after_broker_failure,
     offline_partition_leader,
+    partitions_to_rebalance,
+    plan_reassignment,
     preferred_replica_leader,
     rack_alternated_broker_list,
     reassign_partition_leader,
+    update_reassignment,
     validate_added_partitions_assignment,
     validate_manual_assignment,
     validate_reassignment_target,
@@ -479,6 +482,68 @@ def test_reassignment_targets_are_validated_as_kafka_does():
     validate_reassignment_target(current, [1, 2], live_brokers={1})
     assert refused(validate_reassignment_target, current, [1, 5], {1, 2, 3})[0] == (
         INVALID_REPLICA_ASSIGNMENT)
+
+
+def test_reassignment_requests_are_checked_in_kafkas_order():
+    current = ReplicaAssignment((1, 2))
+    assert plan_reassignment(current, [2, 3], {1, 2, 3}) == ReplicaAssignment(
+        (2, 3, 1), (3,), (1,))
+    assert plan_reassignment(current, [2, 1], {1, 2}) == ReplicaAssignment((2, 1))
+    assert refused(plan_reassignment, current, None, {1, 2}) == (
+        ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, "No partition reassignment is in progress.")
+    running = current.reassign_to([2, 3])
+    assert plan_reassignment(running, None, {1, 2, 3}) == ReplicaAssignment((2, 1))
+    # A partition that does not exist: bad replicas first, then "nothing to cancel", then
+    # unknown (KafkaController.processApiPartitionReassignment).
+    assert refused(plan_reassignment, None, [4], {1, 2})[0] == INVALID_REPLICA_ASSIGNMENT
+    assert refused(plan_reassignment, None, None, {1, 2})[0] == (
+        ErrorCode.NO_REASSIGNMENT_IN_PROGRESS)
+    assert refused(plan_reassignment, None, [1], {1, 2}) == (
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "The partition does not exist.")
+
+
+def test_a_started_reassignment_bumps_the_leader_epoch():
+    plan = ReplicaAssignment((1, 2)).reassign_to([2, 3])
+    update = update_reassignment(ReplicaAssignment((1, 2)), plan, LeaderAndIsr(1, 4, (1, 2)),
+                                 live={1, 2, 3})
+    assert (update.leader_and_isr, update.completion) == (LeaderAndIsr(1, 5, (1, 2)), None)
+
+
+def test_a_reassignment_complete_at_once_goes_through_phase_b():
+    # Shrinking [1, 2, 3] to [1, 2]: the targets are in the ISR already.
+    plan = ReplicaAssignment((1, 2, 3)).reassign_to([1, 2])
+    update = update_reassignment(ReplicaAssignment((1, 2, 3)), plan,
+                                 LeaderAndIsr(3, 4, (1, 2, 3)), live={1, 2, 3})
+    assert update.completion.assignment == ReplicaAssignment((1, 2))
+    assert update.completion.removed_replicas == (3,)
+    assert update.leader_and_isr == LeaderAndIsr(1, 6, (1, 2))  # B3 elects 1, B4 drops 3
+
+
+def test_a_cancelled_reassignments_added_replicas_leave_the_isr():
+    running = ReplicaAssignment((1, 2)).reassign_to([3, 4])
+    update = update_reassignment(running, running.cancelled(),
+                                 LeaderAndIsr(1, 4, (1, 2, 3)), live={1, 2, 3, 4})
+    assert update.completion.assignment == ReplicaAssignment((1, 2))
+    # 3 leaves the ISR (epoch 5), the leader stays in a new epoch (6).
+    assert update.leader_and_isr == LeaderAndIsr(1, 6, (1, 2))
+
+
+def test_leader_rebalance_above_the_imbalance_percentage():
+    def state(leader, *isr):
+        return LeaderAndIsr(leader, 0, isr)
+
+    partitions = {
+        ("t", 0): ([1, 2], state(2, 1, 2)),  # broker 1 leads 1 of its 4 preferred
+        ("t", 1): ([1, 2], state(1, 1, 2)),
+        ("t", 2): ([1, 3], state(1, 1, 3)),
+        ("t", 3): ([1, 3], state(1, 1, 3)),
+        ("u", 0): ([2, 1], state(1, 1)),  # broker 2: 1 of 2, but 2 is not in the ISR
+        ("u", 1): ([2, 1], state(2, 2, 1)),
+        ("v", 0): ([3, 1], None),  # no state yet: counted, never elected
+    }
+    assert partitions_to_rebalance(partitions, {1, 2, 3}, 10) == [("t", 0)]
+    assert partitions_to_rebalance(partitions, {1, 2, 3}, 25) == []  # 25 % is not above
+    assert partitions_to_rebalance(partitions, {2, 3}, 10) == []  # preferred 1 is dead
 
 
 def test_added_partitions_need_partition_0():

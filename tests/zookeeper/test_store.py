@@ -15,6 +15,7 @@ from broker.zookeeper.store import (
     BrokerIdInUse,
     BrokerRegistration,
     ControllerMoved,
+    ElectionInProgress,
     NoSuchZnode,
     PartitionState,
     ReassignmentInProgress,
@@ -427,6 +428,34 @@ def test_partition_reassignment_znode(store, raw, events):
     seen.wait_for(None)
     store.set_partition_reassignment({("c", 0): [2]})  # creates it when absent
     assert store.partition_reassignment() == {("c", 0): [2]}
+    seen.wait_for({("c", 0): [2]})
+    # Not Kafka's JSON: ignored (KafkaZkClient.getPartitionReassignment), the watch fires.
+    raw.set("/admin/reassign_partitions", b'{"version":1}')
+    seen.wait_for({})
+    assert store.partition_reassignment() == {}
+
+
+def test_preferred_replica_election_znode(store, raw, events):
+    seen = events()
+    store.watch_preferred_replica_election(seen)
+    assert seen.next() is None
+    assert store.preferred_replica_election() is None
+    store.create_preferred_replica_election([("b", 0), ("a", 1), ("b", 0)])
+    assert data(raw, "/admin/preferred_replica_election") == (
+        b'{"version":1,"partitions":[{"topic":"a","partition":1},{"topic":"b","partition":0}]}')
+    seen.wait_for({("a", 1), ("b", 0)})
+    with pytest.raises(ElectionInProgress):
+        store.create_preferred_replica_election([("c", 0)])
+    store.delete_preferred_replica_election()
+    seen.wait_for(None)
+    assert store.preferred_replica_election() is None
+    store.create_preferred_replica_election([])
+    assert store.preferred_replica_election() == set()
+    seen.wait_for(set())
+    # Not JSON: read as no partitions (Kafka's decode), and the watch still fires.
+    raw.set("/admin/preferred_replica_election", b"not json")
+    seen.wait_for(set())
+    assert store.preferred_replica_election() == set()
 
 
 # -- producer id blocks --------------------------------------------------------------------
