@@ -127,8 +127,9 @@ class Broker:
         if not metadata.path.exists():
             metadata.save()
         broker = cls(config, metadata, managers)
-        broker._create_missing_partitions()
         if config.zookeeper_connect is None:
+            # In a cluster the partitions assigned here get their logs at the first refresh.
+            broker._create_missing_partitions()
             broker._lead_all_partitions()
             # In a cluster the coordinators load a partition when they come to lead it.
             if OFFSETS_TOPIC.name in metadata.topics:
