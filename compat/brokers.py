@@ -1,6 +1,7 @@
 """Start and stop the brokers the compat matrix runs against: Gregor and Apache Kafka.
 
     python -m compat.brokers start --broker gregor|kafka --dir DIR   # bootstrap=127.0.0.1:PORT pid=PID
+                                   [--set KEY=VALUE ...]            # more broker configs
     python -m compat.brokers stop --dir DIR                          # stops by the PID recorded in DIR
     python -m compat.brokers install                                 # fetch Kafka's jars (compat/setup)
 
@@ -309,11 +310,12 @@ def _wait_for_metadata(process: subprocess.Popen, port: int, timeout_s: float,
 
 # -- the two brokers ------------------------------------------------------------------
 
-def _start_gregor(directory: Path) -> tuple[subprocess.Popen, int]:
+def _start_gregor(directory: Path, extra: dict[str, str]) -> tuple[subprocess.Popen, int]:
     log_path = directory / "gregor.log"
-    command = [sys.executable, "-m", "broker", "serve", "--listen", "127.0.0.1:0",
-               "--data-dir", str(directory / "data")]
-    for key, value in RETENTION_SETTINGS.items():
+    command = [sys.executable, "-m", "broker", "serve", "--data-dir", str(directory / "data")]
+    if "listeners" not in extra:  # a free loopback port, read back from the ready line
+        command += ["--listen", "127.0.0.1:0"]
+    for key, value in {**RETENTION_SETTINGS, **extra}.items():
         command += ["--set", f"{key}={value}"]
     process = _spawn(command, log_path, cwd=REPO_ROOT)
     deadline = time.monotonic() + GREGOR_READY_TIMEOUT_S
@@ -338,7 +340,7 @@ def _kafka_cluster_id() -> str:
             return text
 
 
-def _start_kafka(directory: Path) -> tuple[subprocess.Popen, int]:
+def _start_kafka(directory: Path, extra: dict[str, str]) -> tuple[subprocess.Popen, int]:
     classpath = os.pathsep.join(str(jar) for jar in kafka_classpath())
     port, controller_port = _free_port(), _free_port()
     while controller_port == port:
@@ -355,6 +357,7 @@ def _start_kafka(directory: Path) -> tuple[subprocess.Popen, int]:
         "log.dirs": str(directory / "data"),
         **KAFKA_DEV_SETTINGS,
         **RETENTION_SETTINGS,
+        **extra,
     }
     properties = directory / "server.properties"
     properties.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
@@ -374,11 +377,15 @@ def _start_kafka(directory: Path) -> tuple[subprocess.Popen, int]:
     return process, port
 
 
-def start_broker(name: str, directory: Path | str) -> Broker:
+def start_broker(name: str, directory: Path | str,
+                 settings: dict[str, str] | None = None) -> Broker:
     """Starts broker `name` ("gregor" or "kafka") on a free 127.0.0.1 port with a fresh data
     dir DIRECTORY/data, waits until it answers Metadata, records its PID in DIRECTORY and
-    returns it. Raises BrokerError if a broker recorded in DIRECTORY still runs, or if the
-    broker fails to start (the message has the tail of its log)."""
+    returns it. `settings` are more broker configs by Kafka's names (Gregor's `--set`, lines
+    of Kafka's server.properties); they win over the dev and retention settings above, and
+    Gregor's `listeners` among them replaces its free-port listener.
+    Raises BrokerError if a broker recorded in DIRECTORY still runs, or if the broker fails
+    to start (the message has the tail of its log)."""
     if name not in BROKER_NAMES:
         raise BrokerError(f"unknown broker {name!r}: expected one of {', '.join(BROKER_NAMES)}")
     directory = Path(directory).resolve()
@@ -389,11 +396,11 @@ def start_broker(name: str, directory: Path | str) -> Broker:
     shutil.rmtree(directory / "data", ignore_errors=True)
     started_s = time.monotonic()
     if name == "gregor":
-        process, port = _start_gregor(directory)
+        process, port = _start_gregor(directory, settings or {})
         log_path = directory / "gregor.log"
         ready_timeout_s = GREGOR_READY_TIMEOUT_S
     else:
-        process, port = _start_kafka(directory)
+        process, port = _start_kafka(directory, settings or {})
         log_path = directory / "kafka.log"
         ready_timeout_s = KAFKA_READY_TIMEOUT_S
     start_ticks = _process_start_ticks(process.pid)
@@ -437,6 +444,13 @@ def _write_state(directory: Path, state: dict) -> None:
 
 # -- command line ---------------------------------------------------------------------
 
+def _key_value(text: str) -> tuple[str, str]:
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat.brokers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -444,13 +458,15 @@ def main(argv: list[str] | None = None) -> int:
     start = commands.add_parser("start", help="start a broker, print bootstrap=... pid=...")
     start.add_argument("--broker", required=True, choices=BROKER_NAMES)
     start.add_argument("--dir", required=True, type=Path)
+    start.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       type=_key_value, help="a broker config (Kafka's name), repeatable")
     stop = commands.add_parser("stop", help="stop the broker recorded in --dir")
     stop.add_argument("--dir", required=True, type=Path)
     commands.add_parser("install", help=f"fetch Apache Kafka {KAFKA_VERSION}'s jars into the cache")
     args = parser.parse_args(argv)
     try:
         if args.command == "start":
-            broker = start_broker(args.broker, args.dir)
+            broker = start_broker(args.broker, args.dir, dict(args.set))
             print(f"bootstrap={broker.bootstrap} pid={broker.pid}", flush=True)
             print(f"{broker.name} answered Metadata {broker.startup_s:.1f} s after starting",
                   file=sys.stderr)

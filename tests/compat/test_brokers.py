@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 
 import pytest
 from kafka import KafkaAdminClient
@@ -48,3 +49,27 @@ def test_unknown_broker_name_is_refused(tmp_path):
     with pytest.raises(BrokerError, match="unknown broker 'redpanda'"):
         start_broker("redpanda", tmp_path)
     assert os.listdir(tmp_path) == []
+
+
+def test_settings_reach_gregor_and_a_listeners_setting_replaces_the_free_port(tmp_path):
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    listener = f"PLAINTEXT://127.0.0.1:{port}"
+    broker = start_broker("gregor", tmp_path, {"num.partitions": "4", "listeners": listener,
+                                               "advertised.listeners": listener})
+    try:
+        assert broker.bootstrap == f"127.0.0.1:{port}"
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10_000)
+        try:
+            configs = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.BROKER, 0)], config_filter="all")["broker"]["0"]
+        finally:
+            admin.close()
+        assert configs["num.partitions"]["value"] == "4"
+        assert configs["advertised.listeners"]["value"] == listener
+        assert configs["advertised.listeners"]["config_source"] == "STATIC_BROKER_CONFIG"
+    finally:
+        broker.stop()
