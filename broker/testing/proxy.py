@@ -216,15 +216,7 @@ class FaultProxy:
         """Client to broker: forwards each request, or answers it here with an injected
         error; tells the response task what comes next, in order."""
         frames = FrameReader(MAX_FRAME_BYTES)
-        while True:
-            frame = frames.next_frame()
-            if frame is None:
-                data = await client.receive_some(RECEIVE_BYTES)
-                if not data:
-                    nursery.cancel_scope.cancel()
-                    return
-                frames.feed(data)
-                continue
+        while (frame := await _next_frame(client, frames)) is not None:
             header, body_offset = decode_request_header(frame)
             if connection.client_id is None:
                 connection.client_id = header.client_id
@@ -243,6 +235,7 @@ class FaultProxy:
                     header, frame, body_offset).acks == 0:
                 continue  # no response comes
             await pending.send(("forward", header.api_key, None))
+        nursery.cancel_scope.cancel()  # the client closed the connection
 
     async def _responses(self, upstream: trio.SocketStream, client: trio.SocketStream,
                          pending: trio.MemoryReceiveChannel, nursery) -> None:
@@ -253,16 +246,22 @@ class FaultProxy:
             if kind == "local":
                 response = local
             else:
-                frame = frames.next_frame()
-                while frame is None:
-                    data = await upstream.receive_some(RECEIVE_BYTES)
-                    if not data:
-                        nursery.cancel_scope.cancel()
-                        return
-                    frames.feed(data)
-                    frame = frames.next_frame()
+                frame = await _next_frame(upstream, frames)
+                if frame is None:  # the broker closed the connection
+                    nursery.cancel_scope.cancel()
+                    return
                 response = len(frame).to_bytes(4, "big") + frame
             delay_ms = self._faults.delays_ms.get(api_key)
             if delay_ms:
                 await trio.sleep(delay_ms / 1000)
             await client.send_all(response)
+
+
+async def _next_frame(stream: trio.SocketStream, frames: FrameReader) -> bytes | None:
+    """The next whole frame read from `stream`; None once it is closed."""
+    while (frame := frames.next_frame()) is None:
+        data = await stream.receive_some(RECEIVE_BYTES)
+        if not data:
+            return None
+        frames.feed(data)
+    return frame

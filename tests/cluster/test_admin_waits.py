@@ -3,7 +3,9 @@ as Kafka's do: DeleteRecords once every live replica has moved its log start,
 DeleteTopics once the controller has deleted the topic."""
 from __future__ import annotations
 
-from confluent_kafka import Producer, TopicPartition
+import time
+
+from confluent_kafka import KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from broker import cluster_cli
@@ -23,10 +25,22 @@ def fill(bootstrap: str, name: str, count: int) -> None:
     assert producer.flush(60) == 0
 
 
-def earliest(admin: AdminClient, name: str) -> int:
+def offset(admin: AdminClient, name: str, spec: OffsetSpec) -> int:
+    """ListOffsets, retried while the answer is retriable: a leader that ZooKeeper names
+    may not have taken its partition up yet (NOT_LEADER_OR_FOLLOWER), as with Kafka."""
     partition = TopicPartition(name, 0)
-    listed = admin.list_offsets({partition: OffsetSpec.earliest()})[partition].result(timeout=30)
-    return listed.offset
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return admin.list_offsets({partition: spec})[partition].result(timeout=30).offset
+        except KafkaException as exc:
+            if not exc.args[0].retriable() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def earliest(admin: AdminClient, name: str) -> int:
+    return offset(admin, name, OffsetSpec.earliest())
 
 
 def test_delete_records_answers_once_every_replica_moved(tmp_path):
@@ -59,10 +73,7 @@ def test_delete_topics_answers_once_the_topic_is_gone(tmp_path):
             timeout=60)
         # Gone when answered: the name can be created again at once, empty.
         create(admin, "short-lived")
-        assert earliest(admin, "short-lived") == 0
-        partition = TopicPartition("short-lived", 0)
-        latest = admin.list_offsets({partition: OffsetSpec.latest()})[partition].result(
-            timeout=30)
-        assert latest.offset == 0
+        assert (earliest(admin, "short-lived"),
+                offset(admin, "short-lived", OffsetSpec.latest())) == (0, 0)
     finally:
         cluster_cli.down(directory)

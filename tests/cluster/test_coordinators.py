@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -20,6 +21,17 @@ INTERNAL_PARTITIONS = 5
 SETTINGS = {"zookeeper.session.timeout.ms": "6000",
             "offsets.topic.num.partitions": str(INTERNAL_PARTITIONS),
             "transaction.state.log.num.partitions": str(INTERNAL_PARTITIONS)}
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A 3-broker cluster (`gregor cluster up`): its directory and state."""
+    directory = tmp_path / "cluster"
+    state = cluster_cli.up(directory, 3, None, SETTINGS)
+    try:
+        yield directory, state
+    finally:
+        cluster_cli.down(directory)
 
 
 def leader_of(zookeeper: str, topic: str, partition: int) -> int:
@@ -60,40 +72,36 @@ def kill_and_wait_for_new_leader(directory, zookeeper: str, topic: str, partitio
     return leader
 
 
-def test_a_consumer_group_survives_the_loss_of_its_coordinator(tmp_path):
-    directory = tmp_path / "cluster"
-    state = cluster_cli.up(directory, 3, None, SETTINGS)
-    try:
-        bootstrap = state.bootstrap
-        create_topic(bootstrap)
-        produce(bootstrap, [str(number) for number in range(300)])
-        group = "survivors"
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                             "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-        consumer.subscribe([TOPIC])
-        first = consume(consumer, 150)
-        consumer.commit(asynchronous=False)
-        offsets_partition = partition_for(group, INTERNAL_PARTITIONS)
-        coordinator = leader_of(state.zookeeper, "__consumer_offsets", offsets_partition)
-        admin = AdminClient({"bootstrap.servers": bootstrap})  # referenced while it works
-        described = admin.describe_consumer_groups([group])[group].result(timeout=30)
-        assert described.coordinator.id == coordinator  # FindCoordinator: the leader
-        killed = kill_and_wait_for_new_leader(directory, state.zookeeper,
-                                              "__consumer_offsets", offsets_partition)
-        assert killed == coordinator
-        rest = consume(consumer, 150, timeout_s=90)
-        consumer.commit(asynchronous=False)
-        consumer.close()
-        assert sorted(first + rest, key=int) == [str(number) for number in range(300)]
-        # The new coordinator loaded the group's offsets from its replica.
-        checker = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-        committed = checker.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)],
-                                      timeout=30)
-        checker.close()
-        assert [(entry.partition, entry.offset) for entry in committed] == [
-            (p, 100) for p in range(PARTITIONS)]
-    finally:
-        cluster_cli.down(directory)
+def test_a_consumer_group_survives_the_loss_of_its_coordinator(cluster):
+    directory, state = cluster
+    bootstrap = state.bootstrap
+    create_topic(bootstrap)
+    produce(bootstrap, [str(number) for number in range(300)])
+    group = "survivors"
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer.subscribe([TOPIC])
+    first = consume(consumer, 150)
+    consumer.commit(asynchronous=False)
+    offsets_partition = partition_for(group, INTERNAL_PARTITIONS)
+    coordinator = leader_of(state.zookeeper, "__consumer_offsets", offsets_partition)
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # referenced while it works
+    described = admin.describe_consumer_groups([group])[group].result(timeout=30)
+    assert described.coordinator.id == coordinator  # FindCoordinator: the leader
+    killed = kill_and_wait_for_new_leader(directory, state.zookeeper,
+                                          "__consumer_offsets", offsets_partition)
+    assert killed == coordinator
+    rest = consume(consumer, 150, timeout_s=90)
+    consumer.commit(asynchronous=False)
+    consumer.close()
+    assert sorted(first + rest, key=int) == [str(number) for number in range(300)]
+    # The new coordinator loaded the group's offsets from its replica.
+    checker = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    committed = checker.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)],
+                                  timeout=30)
+    checker.close()
+    assert [(entry.partition, entry.offset) for entry in committed] == [
+        (p, 100) for p in range(PARTITIONS)]
 
 
 def read_committed(bootstrap: str, expected: int) -> list[str]:
@@ -126,48 +134,44 @@ def run_transaction(producer: Producer, values: range, *, commit: bool) -> None:
         producer.abort_transaction(60)
 
 
-def test_transactions_span_brokers_and_survive_the_loss_of_their_coordinator(tmp_path):
-    directory = tmp_path / "cluster"
-    state = cluster_cli.up(directory, 3, None, SETTINGS)
-    try:
-        bootstrap = state.bootstrap
-        create_topic(bootstrap)
-        leaders = {leader_of(state.zookeeper, TOPIC, p) for p in range(PARTITIONS)}
-        assert len(leaders) > 1  # the markers must reach other brokers than the coordinator
-        transactional_id = "mover"
-        producer = transactional_producer(bootstrap, transactional_id)
-        run_transaction(producer, range(0, 30), commit=True)
-        run_transaction(producer, range(30, 60), commit=False)
-        # Offsets committed inside a transaction go to the group coordinator, and its
-        # marker to that broker's __consumer_offsets partition.
-        producer.begin_transaction()
-        for value in range(60, 90):
-            producer.produce(TOPIC, str(value).encode(), partition=value % PARTITIONS)
-        group = "transformer"
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-        group_metadata = consumer.consumer_group_metadata()
-        producer.send_offsets_to_transaction([TopicPartition(TOPIC, 0, 7)], group_metadata, 60)
-        producer.commit_transaction(60)
-        assert read_committed(bootstrap, 60) == [str(v) for v in [*range(30), *range(60, 90)]]
-        committed = consumer.committed([TopicPartition(TOPIC, 0)], timeout=30)
-        assert committed[0].offset == 7
-        consumer.close()
+def test_transactions_span_brokers_and_survive_the_loss_of_their_coordinator(cluster):
+    directory, state = cluster
+    bootstrap = state.bootstrap
+    create_topic(bootstrap)
+    leaders = {leader_of(state.zookeeper, TOPIC, p) for p in range(PARTITIONS)}
+    assert len(leaders) > 1  # the markers must reach other brokers than the coordinator
+    transactional_id = "mover"
+    producer = transactional_producer(bootstrap, transactional_id)
+    run_transaction(producer, range(0, 30), commit=True)
+    run_transaction(producer, range(30, 60), commit=False)
+    # Offsets committed inside a transaction go to the group coordinator, and its
+    # marker to that broker's __consumer_offsets partition.
+    producer.begin_transaction()
+    for value in range(60, 90):
+        producer.produce(TOPIC, str(value).encode(), partition=value % PARTITIONS)
+    group = "transformer"
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    group_metadata = consumer.consumer_group_metadata()
+    producer.send_offsets_to_transaction([TopicPartition(TOPIC, 0, 7)], group_metadata, 60)
+    producer.commit_transaction(60)
+    assert read_committed(bootstrap, 60) == [str(v) for v in [*range(30), *range(60, 90)]]
+    committed = consumer.committed([TopicPartition(TOPIC, 0)], timeout=30)
+    assert committed[0].offset == 7
+    consumer.close()
 
-        coordinator_partition = partition_for(transactional_id, INTERNAL_PARTITIONS)
-        killed = kill_and_wait_for_new_leader(directory, state.zookeeper,
-                                              "__transaction_state", coordinator_partition)
-        # The new coordinator fences the old producer and serves the same id.
-        successor = None
-        deadline = time.monotonic() + FAILOVER_TIMEOUT_S
-        while successor is None:
-            try:
-                successor = transactional_producer(bootstrap, transactional_id)
-            except KafkaException:
-                if time.monotonic() > deadline:
-                    raise
-        run_transaction(successor, range(90, 120), commit=True)
-        cluster_cli.start(directory, killed)
-        assert read_committed(bootstrap, 90) == [
-            str(v) for v in [*range(30), *range(60, 120)]]
-    finally:
-        cluster_cli.down(directory)
+    coordinator_partition = partition_for(transactional_id, INTERNAL_PARTITIONS)
+    killed = kill_and_wait_for_new_leader(directory, state.zookeeper,
+                                          "__transaction_state", coordinator_partition)
+    # The new coordinator fences the old producer and serves the same id.
+    successor = None
+    deadline = time.monotonic() + FAILOVER_TIMEOUT_S
+    while successor is None:
+        try:
+            successor = transactional_producer(bootstrap, transactional_id)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+    run_transaction(successor, range(90, 120), commit=True)
+    cluster_cli.start(directory, killed)
+    assert read_committed(bootstrap, 90) == [
+        str(v) for v in [*range(30), *range(60, 120)]]

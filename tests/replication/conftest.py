@@ -16,6 +16,7 @@ from broker.metadata import TopicInfo
 from broker.replication import PartitionState, ReplicaManager
 from broker.server import serve
 from tests.broker.conftest import Client as WireClient
+from tests.inprocess import InProcessBrokers
 from wire.api_keys import ApiKey
 from wire.records import build_batch
 
@@ -75,18 +76,12 @@ class Controller:
         return self.set(replace(current, isr=list(new_isr)))
 
 
-class LocalCluster:
+class LocalCluster(InProcessBrokers):
     """N brokers (node ids 1..N), each its own data dir, started and stopped by the test."""
 
     def __init__(self, nursery: trio.Nursery, base: Path, settings: dict[str, str]) -> None:
-        self.nursery = nursery
-        self.base = base
-        self.settings = settings
+        super().__init__(nursery, base, settings)
         self.controller = Controller()
-        self.brokers: dict[int, Broker] = {}
-        self.addresses: dict[int, tuple[str, int]] = {}
-        self._scopes: dict[int, trio.CancelScope] = {}
-        self._stopped: dict[int, trio.Event] = {}
         self.topics: dict[str, TopicInfo] = {}
 
     def endpoint_of(self, node_id: int) -> tuple[str, int] | None:
@@ -100,33 +95,7 @@ class LocalCluster:
                                                   self.controller.alter_isr))
         for info in self.topics.values():
             self._add_topic(broker, info)
-        scope = trio.CancelScope()
-        stopped = trio.Event()
-
-        async def run(task_status=trio.TASK_STATUS_IGNORED):
-            try:
-                with scope:
-                    await serve(broker, task_status=task_status)
-            finally:
-                broker.close()
-                stopped.set()
-
-        self.addresses[node_id] = await self.nursery.start(run)
-        self.brokers[node_id] = broker
-        self._scopes[node_id] = scope
-        self._stopped[node_id] = stopped
-        return broker
-
-    async def stop(self, node_id: int) -> None:
-        self._scopes.pop(node_id).cancel()
-        with trio.fail_after(TIMEOUT_S):
-            await self._stopped.pop(node_id).wait()
-        del self.brokers[node_id]
-        del self.addresses[node_id]
-
-    async def stop_all(self) -> None:
-        for node_id in list(self.brokers):
-            await self.stop(node_id)
+        return await self._run(node_id, broker, serve)
 
     def create_topic(self, name: str, configs: dict[str, str] | None = None) -> None:
         info = TopicInfo(name=name, topic_id=uuid.uuid4(), partition_count=1,

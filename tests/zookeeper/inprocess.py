@@ -13,6 +13,7 @@ from broker.config import load_broker_config
 from broker.server import serve
 from broker.zookeeper.store import ZkStore
 from tests.broker.conftest import Client
+from tests.inprocess import InProcessBrokers
 from wire.api_keys import ApiKey
 
 TIMEOUT_S = 30
@@ -22,20 +23,14 @@ SETTINGS = {"listeners": "PLAINTEXT://127.0.0.1:0", "replica.fetch.wait.max.ms":
             "controlled.shutdown.enable": "false"}
 
 
-class ZkCluster:
+class ZkCluster(InProcessBrokers):
     """Brokers 1..N started and stopped by the test; `store` reads ZooKeeper directly."""
 
     def __init__(self, nursery: trio.Nursery, base: Path, connect_string: str,
                  store: ZkStore, settings: dict[str, str]) -> None:
-        self.nursery = nursery
-        self.base = base
+        super().__init__(nursery, base, settings)
         self.connect_string = connect_string
         self.store = store
-        self.settings = settings
-        self.brokers: dict[int, Broker] = {}
-        self.addresses: dict[int, tuple[str, int]] = {}
-        self._scopes: dict[int, trio.CancelScope] = {}
-        self._stopped: dict[int, trio.Event] = {}
 
     def data_dir(self, node_id: int) -> Path:
         return self.base / f"broker-{node_id}"
@@ -45,37 +40,7 @@ class ZkCluster:
             **self.settings, "node.id": str(node_id), "log.dirs": str(self.data_dir(node_id)),
             "zookeeper.connect": self.connect_string})
         broker = Broker.open(config)
-        scope = trio.CancelScope()
-        stopped = trio.Event()
-
-        async def run(task_status=trio.TASK_STATUS_IGNORED):
-            try:
-                with scope:
-                    async with trio.open_nursery() as nursery:
-                        address = await nursery.start(serve, broker)
-                        await nursery.start(join_cluster, broker)
-                        task_status.started(address)
-            finally:
-                broker.close()
-                stopped.set()
-
-        self.addresses[node_id] = await self.nursery.start(run)
-        self.brokers[node_id] = broker
-        self._scopes[node_id] = scope
-        self._stopped[node_id] = stopped
-        return broker
-
-    async def stop(self, node_id: int) -> None:
-        """Stops the broker; its ZooKeeper session ends with it (registration gone)."""
-        self._scopes.pop(node_id).cancel()
-        with trio.fail_after(TIMEOUT_S):
-            await self._stopped.pop(node_id).wait()
-        del self.brokers[node_id]
-        del self.addresses[node_id]
-
-    async def stop_all(self) -> None:
-        for node_id in list(self.brokers):
-            await self.stop(node_id)
+        return await self._run(node_id, broker, _serve_in_cluster)
 
     def controller(self) -> int:
         return self.store.controller_id()
@@ -166,3 +131,11 @@ def listed(response) -> dict[tuple[str, int], tuple[list[int], list[int], list[i
 def altered(response) -> dict[tuple[str, int], tuple[int, str | None]]:
     return {(topic.name, entry.partition_index): (entry.error_code, entry.error_message)
             for topic in response.responses for entry in topic.partitions}
+
+
+async def _serve_in_cluster(broker: Broker, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """`gregor serve` with zookeeper.connect: the listener, then the cluster runtime."""
+    async with trio.open_nursery() as nursery:
+        address = await nursery.start(serve, broker)
+        await nursery.start(join_cluster, broker)
+        task_status.started(address)

@@ -11,12 +11,18 @@ def run(coroutine):
     return asyncio.run(asyncio.wait_for(coroutine, 30))
 
 
+async def produce(bootstrap, topic, value):
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()
+
+
 def test_produce_and_consume(gregor_broker):
     async def scenario():
-        producer = AIOKafkaProducer(bootstrap_servers=gregor_broker.bootstrap)
-        await producer.start()
-        await producer.send_and_wait("events", b"clicked")
-        await producer.stop()
+        await produce(gregor_broker.bootstrap, "events", b"clicked")
         consumer = AIOKafkaConsumer("events", bootstrap_servers=gregor_broker.bootstrap,
                                     auto_offset_reset="earliest")
         await consumer.start()
@@ -29,10 +35,7 @@ def test_produce_and_consume(gregor_broker):
 
 def test_a_group_member_commits(gregor_broker):
     async def scenario():
-        producer = AIOKafkaProducer(bootstrap_servers=gregor_broker.bootstrap)
-        await producer.start()
-        await producer.send_and_wait("events", b"one")
-        await producer.stop()
+        await produce(gregor_broker.bootstrap, "events", b"one")
         consumer = AIOKafkaConsumer("events", bootstrap_servers=gregor_broker.bootstrap,
                                     group_id="stats", auto_offset_reset="earliest",
                                     enable_auto_commit=False)
