@@ -13,6 +13,7 @@ from broker.config.definitions import (
     TOPIC_CONFIGS,
     BrokerConfigDef,
     ConfigError,
+    NotDynamicError,
     ConfigType,
     TopicConfigDef,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "BrokerConfigDef",
     "ConfigEntry",
     "ConfigError",
+    "NotDynamicError",
     "ConfigSource",
     "ConfigType",
     "Endpoint",

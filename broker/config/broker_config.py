@@ -15,6 +15,7 @@ from broker.config.definitions import (
     TOPIC_CONFIGS,
     BrokerConfigDef,
     ConfigError,
+    NotDynamicError,
     ConfigType,
     Value,
     listener_override_base,
@@ -199,8 +200,8 @@ class BrokerConfig:
             if definition is None:
                 raise unknown_key_error(name, BROKER_CONFIGS, "broker")
             if not definition.dynamic:
-                raise ConfigError(f"{name}: cannot be updated dynamically "
-                                  "(set it in server.properties and restart)")
+                # Kafka's DynamicBrokerConfig wording, which clients show.
+                raise NotDynamicError(f"Cannot update these configs dynamically: [{name}]")
             if raw is None:
                 current.pop(name, None)
                 continue

@@ -22,6 +22,11 @@ class ConfigError(Exception):
     """A config key or value Gregor refuses; the message names the key."""
 
 
+class NotDynamicError(ConfigError):
+    """A key Kafka does not change while the broker runs (AlterConfigs answers
+    INVALID_REQUEST for it, not INVALID_CONFIG)."""
+
+
 class ConfigType(IntEnum):
     """DescribeConfigs' ConfigType (DescribeConfigsResponse.json, v3+)."""
 
@@ -455,7 +460,7 @@ _BROKER_DEFS = [
        "Where Gregor listens: NAME://HOST:PORT,...; empty host = all interfaces, port 0 = any "
        "free port. PLAINTEXT only; controller listeners are skipped.", **H, **D),
     _b("advertised.listeners", STRING, None, LISTENER_LIST,
-       "Addresses given to clients in Metadata, if not the listeners.", **H, **D),
+       "Addresses given to clients in Metadata, if not the listeners.", **H),
     _b("listener.security.protocol.map", STRING,
        "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT",
        PROTOCOL_MAP, "Security protocol of each listener name.", **H, **D),

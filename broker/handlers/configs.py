@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from enum import IntEnum
 
-from broker.config import ConfigError, ConfigSource, ConfigType, describe_topic_configs
+from broker.config import (ConfigError, ConfigSource, ConfigType, NotDynamicError,
+                           describe_topic_configs)
 from broker.handlers import handles
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode, KafkaError
@@ -203,6 +204,8 @@ def _set_broker_configs(broker, name: str, dynamic: dict[str, str], validate_onl
     changes.update(dynamic)
     try:
         broker.config.with_dynamic(changes)
+    except NotDynamicError as exc:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, str(exc)) from exc
     except ConfigError as exc:
         raise KafkaError(ErrorCode.INVALID_CONFIG, str(exc)) from exc
     if not validate_only:

@@ -479,11 +479,10 @@ def test_dynamic_rejects_unknown_static_and_bad():
     config = from_file()
     cases = [
         ({"log.retention.hours": "1"},
-         "log.retention.hours: cannot be updated dynamically (set it in server.properties "
-         "and restart)"),
-        ({"num.partitions": "3"},
-         "num.partitions: cannot be updated dynamically (set it in server.properties and "
-         "restart)"),
+         "Cannot update these configs dynamically: [log.retention.hours]"),
+        ({"num.partitions": "3"}, "Cannot update these configs dynamically: [num.partitions]"),
+        ({"advertised.listeners": "PLAINTEXT://127.0.0.1:9092"},
+         "Cannot update these configs dynamically: [advertised.listeners]"),
         ({"log.retentoin.ms": "1"},
          "log.retentoin.ms: unknown broker config (did you mean 'log.retention.ms'?)"),
         ({"log.segment.bytes": "100"},
