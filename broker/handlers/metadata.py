@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import uuid
+
 from broker.handlers import handles
+from broker.topics import validate_topic_name
 from wire.api_keys import ApiKey
 from wire.errors import ErrorCode, KafkaError
 
@@ -91,3 +94,79 @@ def _partition(broker, topic: str, partition: int) -> dict:
             "leader_id": view.leader if view.leader in live else -1,
             "leader_epoch": view.leader_epoch, "replica_nodes": view.replicas,
             "isr_nodes": view.isr, "offline_replicas": offline}
+
+
+# -- DescribeTopicPartitions (KIP-966) -------------------------------------------------------
+
+_ZERO_UUID = uuid.UUID(int=0)
+
+
+@handles(ApiKey.DESCRIBE_TOPIC_PARTITIONS, versions=range(0, 1))
+async def describe_topic_partitions(ctx, request) -> dict:
+    """Metadata's topics and partitions, paged: at most response_partition_limit
+    partitions (and max.request.partition.size.limit), from the cursor on, with the cursor
+    to go on from (Kafka's DescribeTopicPartitionsRequestHandler and KRaftMetadataCache)."""
+    broker = ctx.broker
+    cursor = request.cursor
+    cursor_topic = cursor.topic_name if cursor is not None else ""
+    describe_all = not request.topics
+    if describe_all:
+        names = [name for name in broker.metadata.topics if name >= cursor_topic]
+    else:
+        names = {topic.name for topic in request.topics if topic.name >= cursor_topic}
+        if cursor is not None and cursor.topic_name not in names:
+            return _refused(request)  # the topic list must name the cursor's topic
+    if cursor is not None and cursor.partition_index < 0:
+        return _refused(request)  # a negative cursor partition
+    remaining = max(min(broker.config.value("max.request.partition.size.limit"),
+                        request.response_partition_limit), 1)
+    topics = []
+    next_cursor = None
+    for name in sorted(names):
+        if remaining == 0:
+            next_cursor = {"topic_name": name, "partition_index": 0}
+            break
+        info = broker.metadata.topics.get(name)
+        if info is None:
+            if not describe_all:
+                topics.append(_unknown_topic(broker, name))
+            continue
+        start = cursor.partition_index if cursor is not None and name == cursor_topic else 0
+        end = min(info.partition_count, start + remaining)
+        topics.append({"error_code": ErrorCode.NONE, "name": name, "topic_id": info.topic_id,
+                       "is_internal": broker.is_internal(name),
+                       "partitions": [_described_partition(broker, name, index)
+                                      for index in range(start, end)],
+                       "topic_authorized_operations": ALL_TOPIC_OPERATIONS})
+        if end < info.partition_count:
+            next_cursor = {"topic_name": name, "partition_index": end}
+            break
+        remaining -= max(end - start, 0)
+    return {"throttle_time_ms": 0, "topics": topics, "next_cursor": next_cursor}
+
+
+def _described_partition(broker, topic: str, partition: int) -> dict:
+    # KRaft's cache answers NONE for each partition, a leaderless one with leader -1.
+    return {**_partition(broker, topic, partition), "error_code": ErrorCode.NONE,
+            "eligible_leader_replicas": [], "last_known_elr": []}
+
+
+def _unknown_topic(broker, name: str) -> dict:
+    try:
+        validate_topic_name(name)
+        error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    except KafkaError as exc:
+        error = exc.code
+    return {"error_code": error, "name": name, "topic_id": _ZERO_UUID,
+            "is_internal": broker.is_internal(name), "partitions": [],
+            "topic_authorized_operations": ALL_TOPIC_OPERATIONS}
+
+
+def _refused(request) -> dict:
+    """Kafka's answer to an InvalidRequestException: each requested topic gets
+    INVALID_REQUEST (DescribeTopicPartitionsRequest.getErrorResponse)."""
+    return {"throttle_time_ms": 0, "next_cursor": None, "topics": [
+        {"error_code": ErrorCode.INVALID_REQUEST, "name": topic.name, "topic_id": _ZERO_UUID,
+         "is_internal": False, "partitions": [],
+         "topic_authorized_operations": NO_AUTHORIZED_OPERATIONS}
+        for topic in request.topics]}
