@@ -3,8 +3,9 @@ stops it: what the in-process cluster harnesses (tests/replication, tests/zookee
 share."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 import trio
 
@@ -55,3 +56,20 @@ class InProcessBrokers:
     async def stop_all(self) -> None:
         for node_id in list(self.brokers):
             await self.stop(node_id)
+
+
+@asynccontextmanager
+async def cluster_maker(new_cluster: Callable[[trio.Nursery, dict[str, str]], InProcessBrokers]
+                        ) -> AsyncIterator[Callable[..., InProcessBrokers]]:
+    """make(**settings) -> a new cluster of the test (new_cluster(nursery, settings));
+    every broker of every cluster made is stopped at the end."""
+    made: list[InProcessBrokers] = []
+    async with trio.open_nursery() as nursery:
+        def make(**settings: str) -> InProcessBrokers:
+            cluster = new_cluster(nursery, settings)
+            made.append(cluster)
+            return cluster
+        yield make
+        for cluster in made:
+            await cluster.stop_all()
+        nursery.cancel_scope.cancel()

@@ -16,7 +16,7 @@ from broker.metadata import TopicInfo
 from broker.replication import PartitionState, ReplicaManager
 from broker.server import serve
 from tests.broker.conftest import Client as WireClient
-from tests.inprocess import InProcessBrokers
+from tests.inprocess import InProcessBrokers, cluster_maker
 from wire.api_keys import ApiKey
 from wire.records import build_batch
 
@@ -134,16 +134,9 @@ class LocalCluster(InProcessBrokers):
 
 @pytest.fixture
 async def cluster_factory(tmp_path):
-    clusters = []
-    async with trio.open_nursery() as nursery:
-        def make(**settings: str) -> LocalCluster:
-            made = LocalCluster(nursery, tmp_path, {**SETTINGS, **settings})
-            clusters.append(made)
-            return made
+    async with cluster_maker(lambda nursery, settings: LocalCluster(
+            nursery, tmp_path, {**SETTINGS, **settings})) as make:
         yield make
-        for made in clusters:
-            await made.stop_all()
-        nursery.cancel_scope.cancel()
 
 
 async def wait_until(condition, timeout_s: float = TIMEOUT_S, what: str = "condition") -> None:

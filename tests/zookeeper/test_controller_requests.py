@@ -9,6 +9,7 @@ import trio
 
 from broker.zookeeper.store import BrokerRegistration
 from tests.broker.conftest import broker, client  # noqa: F401  (the broker-alone fixtures)
+from tests.inprocess import cluster_maker
 from tests.zookeeper.inprocess import (
     SETTINGS,
     ZkCluster,
@@ -35,17 +36,9 @@ INVALID_REPLICA_ASSIGNMENT = 39
 
 @pytest.fixture
 async def zk_cluster(tmp_path, connect_string, store):
-    made: list[ZkCluster] = []
-    async with trio.open_nursery() as nursery:
-        def make(**settings: str) -> ZkCluster:
-            cluster = ZkCluster(nursery, tmp_path, connect_string, store,
-                                {**SETTINGS, **settings})
-            made.append(cluster)
-            return cluster
+    async with cluster_maker(lambda nursery, settings: ZkCluster(
+            nursery, tmp_path, connect_string, store, {**SETTINGS, **settings})) as make:
         yield make
-        for cluster in made:
-            await cluster.stop_all()
-        nursery.cancel_scope.cancel()
 
 
 async def three_brokers(zk_cluster, **settings: str) -> tuple[ZkCluster, int, int, int]:
