@@ -35,7 +35,8 @@ from pathlib import Path
 KAFKA_VERSION = "4.4.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE_ROOT = Path(os.environ.get("GREGOR_COMPAT_CACHE", Path.home() / ".cache" / "gregor-compat"))
-BROKER_NAMES = ("gregor", "kafka")
+BROKER_NAMES = ("gregor", "kafka")  # single brokers, which `start`/`stop` below manage
+CLUSTER_BROKERS = 3
 
 GREGOR_READY_TIMEOUT_S = 20.0
 KAFKA_READY_TIMEOUT_S = 90.0
@@ -386,10 +387,13 @@ def start_broker(name: str, directory: Path | str,
     Gregor's `listeners` among them replaces its free-port listener.
     Raises BrokerError if a broker recorded in DIRECTORY still runs, or if the broker fails
     to start (the message has the tail of its log)."""
-    if name not in BROKER_NAMES:
-        raise BrokerError(f"unknown broker {name!r}: expected one of {', '.join(BROKER_NAMES)}")
+    if name not in (*BROKER_NAMES, "gregor-cluster"):
+        raise BrokerError(f"unknown broker {name!r}: expected one of {', '.join(BROKER_NAMES)}"
+                          ", gregor-cluster")
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
+    if name == "gregor-cluster":
+        return _start_gregor_cluster(directory, settings or {})
     state = _read_state(directory)
     if state is not None and _process_start_ticks(state["pid"]) == state["start_ticks"]:
         raise BrokerError(f"{state['name']} pid {state['pid']} already runs from {directory}")
@@ -414,6 +418,32 @@ def start_broker(name: str, directory: Path | str,
         raise
     return Broker(name=name, bootstrap=f"127.0.0.1:{port}", pid=process.pid,
                   directory=directory, startup_s=time.monotonic() - started_s)
+
+
+@dataclass
+class GregorCluster(Broker):
+    """`gregor cluster up` of CLUSTER_BROKERS brokers on a ZooKeeper of its own; `bootstrap`
+    is broker 1 (clients find the others in Metadata), `pid` broker 1's."""
+
+    def stop(self) -> None:
+        from broker import cluster_cli
+        cluster_cli.down(self.directory / "cluster")
+
+
+def _start_gregor_cluster(directory: Path, settings: dict[str, str]) -> GregorCluster:
+    """What a stock client meets in a replicated cluster: the dev settings, except that the
+    internal topics are replicated (cluster_defaults) and so are auto-created topics."""
+    from broker import cluster_cli
+    started_s = time.monotonic()
+    dev = {key: value for key, value in KAFKA_DEV_SETTINGS.items()
+           if "replication.factor" not in key and "min.isr" not in key}
+    state = cluster_cli.up(directory / "cluster", CLUSTER_BROKERS, None, {
+        **dev, **RETENTION_SETTINGS, "default.replication.factor": str(CLUSTER_BROKERS),
+        **settings})
+    first = state.brokers[min(state.brokers)]
+    return GregorCluster(name="gregor-cluster", bootstrap=f"127.0.0.1:{first.port}",
+                         pid=first.pid, directory=directory,
+                         startup_s=time.monotonic() - started_s)
 
 
 def stop_broker(directory: Path | str) -> bool:

@@ -46,6 +46,7 @@ RUN_TIMEOUT_S = 120.0
 LIST_TIMEOUT_S = 60.0
 VERSION_TIMEOUT_S = 60.0
 BROKER_NAMES = ("gregor", "kafka")
+GREGOR_BROKERS = ("gregor", "gregor-cluster")  # what compat/expected-pass.txt holds to
 
 PASS, FAIL, NOT_APPLICABLE, NOT_YET_STATUS, SKIPPED = "PASS", "FAIL", "n/a", "NOT YET", "skipped"
 
@@ -365,7 +366,8 @@ def read_expected_pass(path: Path = EXPECTED_PASS_PATH) -> set[tuple[str, str]]:
 
 def regressions(results: list[BrokerResult], expected: set[tuple[str, str]]
                 ) -> list[tuple[str, str, Outcome]]:
-    return sorted((client, scenario, outcome) for result in results if result.broker == "gregor"
+    return sorted((client, scenario, outcome) for result in results
+                  if result.broker in GREGOR_BROKERS
                   for client, scenario, outcome in outcomes(result)
                   if outcome.status == FAIL and (client, scenario) in expected)
 
@@ -474,7 +476,8 @@ def main(argv: list[str] | None = None, start: Callable | None = None,
          docs_path: Path = DOCS_PATH, timeout_s: float = RUN_TIMEOUT_S) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat.matrix", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--broker", choices=(*BROKER_NAMES, "both"), default="both")
+    parser.add_argument("--broker", choices=(*BROKER_NAMES, "both", "gregor-cluster"),
+                        default="both")
     parser.add_argument("--clients", help="comma-separated client names (default: all)")
     parser.add_argument("--scenarios", help="comma-separated scenarios (default: all)")
     parser.add_argument("--jobs", type=int, default=1,
