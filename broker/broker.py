@@ -239,6 +239,8 @@ class Broker:
         started = time.perf_counter()
         try:
             response = await registration.handler(context, request)
+        except CloseConnection:
+            raise
         except KafkaError as exc:
             response = {"error_code": exc.code}
         except Exception:
@@ -537,6 +539,11 @@ class Broker:
         for manager in self.log_managers:
             manager.close()
         log.info("logs flushed and checkpointed")
+
+
+class CloseConnection(WireError):
+    """A request answered by closing its connection: an acks=0 produce that failed, as
+    Kafka does, so that the client learns something is wrong and refreshes its metadata."""
 
 
 class StartupError(Exception):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from broker.broker import CloseConnection
 from broker.handlers import handles
 from broker.handlers.transactions import check_verified, verify_transactional_produce
 from wire.api_keys import ApiKey
@@ -7,6 +8,7 @@ from wire.errors import ErrorCode, KafkaError
 from wire.records import read_batch_header, recompress
 
 _MESSAGE_CODES = frozenset({ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAMP})
+LEADERSHIP_REFRESH_S = 1.0
 _NOT_TRANSACTIONAL: dict = {}  # nothing verified: a request without a transactional id
 
 
@@ -23,6 +25,8 @@ async def produce(ctx, request) -> dict | None:
     # acks=all: (partition, offset the high watermark must reach, result) of each append
     # the ISR has yet to replicate; acks=1 and acks=0 allocate nothing for it.
     waits: list | None = [] if acks == -1 else None
+    if broker.cluster is not None and error is None:
+        await _learn_new_leaderships(broker, request)
     verified = _NOT_TRANSACTIONAL
     if request.transactional_id is not None and error is None:
         verified = await verify_transactional_produce(broker, request)
@@ -38,12 +42,30 @@ async def produce(ctx, request) -> dict | None:
                                       verified))
         responses.append({"name": topic_data.name, "partition_responses": partitions})
     if acks == 0:
+        failed = [f"{topic['name']}-{partition['index']}: {ErrorCode(partition['error_code']).name}"
+                  for topic in responses for partition in topic["partition_responses"]
+                  if partition["error_code"] != ErrorCode.NONE]
+        if failed:
+            raise CloseConnection(f"acks=0 produce failed ({', '.join(failed)})")
         return None
     if waits:
         # Kafka answers a connection's requests in order, so waiting here holds back only
         # this connection, as Kafka's purgatory does.
         await broker.replicas.wait_for_acks(waits, request.timeout_ms)
     return {"responses": responses, "throttle_time_ms": 0}
+
+
+async def _learn_new_leaderships(broker, request) -> None:
+    """A client may learn from another broker's Metadata that this one leads a partition of
+    a new topic before this broker has read it from ZooKeeper: then refresh once (bounded)
+    rather than refuse the records, which acks=0 would lose."""
+    cluster = broker.cluster
+    for topic_data in request.topic_data:
+        for partition_data in topic_data.partition_data:
+            view = cluster.partition(topic_data.name, partition_data.index)
+            if view is None or view.leader not in cluster.brokers:
+                await cluster.wait_for_refresh(LEADERSHIP_REFRESH_S)
+                return
 
 
 def _append(broker, topic: str, partition_data, acks: int, now_ms: int,

@@ -280,6 +280,17 @@ async def test_acks_zero_gets_no_response_but_is_stored(client):
     assert partition.high_watermark == 1
 
 
+async def test_a_failed_acks_zero_produce_closes_the_connection(client):
+    """Kafka's answer to an acks=0 produce that failed: no response, the connection
+    closed, so the client notices and refreshes its metadata."""
+    await client.send(ApiKey.PRODUCE, 9, {
+        "acks": 0, "timeout_ms": 1000,
+        "topic_data": [{"name": "nowhere", "partition_data": [{"index": 0,
+                                                               "records": records(b"a")}]}]})
+    with trio.fail_after(TIMEOUT_S):
+        assert await client.stream.receive_some(1024) == b""
+
+
 async def test_create_topics_validation(client, broker):
     async def create(name, partitions=1, replication=1, validate_only=False, configs=()):
         response = await client.call(ApiKey.CREATE_TOPICS, 7, {
