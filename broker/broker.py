@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+CLUSTER_REFRESH_S = 1.0  # the longest a request waits for the view to catch up
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -266,6 +269,18 @@ class Broker:
         """Whether the cluster has this partition (hosted here or not)."""
         info = self.metadata.topics.get(topic)
         return info is not None and 0 <= partition < info.partition_count
+
+    async def partitions_exist(self, partitions: Iterable[tuple[str, int]]) -> list[bool]:
+        """partition_exists of each. In a cluster a client may name a partition newer than
+        this broker's view (a topic just created through another broker): then the view
+        is refreshed from ZooKeeper once (at most CLUSTER_REFRESH_S) before it counts as
+        unknown."""
+        wanted = list(partitions)
+        found = [self.partition_exists(topic, index) for topic, index in wanted]
+        if self.cluster is not None and not all(found):
+            await self.cluster.wait_for_refresh(CLUSTER_REFRESH_S)
+            found = [self.partition_exists(topic, index) for topic, index in wanted]
+        return found
 
     def require_partition(self, topic: str, partition: int) -> PartitionLog:
         found = self.partition_log(topic, partition)

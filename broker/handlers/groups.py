@@ -130,14 +130,13 @@ async def commit_offsets(broker, topics, has_leader_epoch: bool,
     """OffsetCommit and TxnOffsetCommit: `commit` takes the (topic, partition, offset,
     leader epoch, metadata) of the partitions that exist; the others are answered
     UNKNOWN_TOPIC_OR_PARTITION. Returns the response's topics."""
-    known, unknown = [], []
-    for topic in topics:
-        for partition in topic.partitions:
-            entry = (topic.name, partition.partition_index, partition.committed_offset,
-                     partition.committed_leader_epoch if has_leader_epoch else -1,
-                     partition.committed_metadata)
-            exists = broker.partition_exists(topic.name, partition.partition_index)
-            (known if exists else unknown).append(entry)
+    entries = [(topic.name, partition.partition_index, partition.committed_offset,
+                partition.committed_leader_epoch if has_leader_epoch else -1,
+                partition.committed_metadata)
+               for topic in topics for partition in topic.partitions]
+    exist = await broker.partitions_exist((name, index) for name, index, *_ in entries)
+    known = [entry for entry, exists in zip(entries, exist) if exists]
+    unknown = [entry for entry, exists in zip(entries, exist) if not exists]
     answered: dict[str, list[dict]] = {}
     if known:
         for topic in await commit(known):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from broker.broker import CloseConnection
+from broker.broker import CLUSTER_REFRESH_S, CloseConnection
 from broker.handlers import handles
 from broker.handlers.transactions import check_verified, verify_transactional_produce
 from wire.api_keys import ApiKey
@@ -8,7 +8,6 @@ from wire.errors import ErrorCode, KafkaError
 from wire.records import read_batch_header, recompress
 
 _MESSAGE_CODES = frozenset({ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAMP})
-LEADERSHIP_REFRESH_S = 1.0
 _NOT_TRANSACTIONAL: dict = {}  # nothing verified: a request without a transactional id
 
 
@@ -64,7 +63,7 @@ async def _learn_new_leaderships(broker, request) -> None:
         for partition_data in topic_data.partition_data:
             view = cluster.partition(topic_data.name, partition_data.index)
             if view is None or view.leader not in cluster.brokers:
-                await cluster.wait_for_refresh(LEADERSHIP_REFRESH_S)
+                await cluster.wait_for_refresh(CLUSTER_REFRESH_S)
                 return
 
 

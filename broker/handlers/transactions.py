@@ -53,8 +53,8 @@ async def _add_partitions(ctx, transactions, transactional_id: str, producer_id:
                           producer_epoch: int, topics, *, verify_only: bool) -> list[dict]:
     broker = ctx.broker
     wanted = [(topic.name, index) for topic in topics for index in topic.partitions]
-    unknown = {(name, index) for name, index in wanted
-               if not broker.partition_exists(name, index)}
+    unknown = {key for key, exists in zip(wanted, await broker.partitions_exist(wanted))
+               if not exists}
     if unknown:
         # Kafka refuses the whole request: the unknown partitions get their error, the
         # others OPERATION_NOT_ATTEMPTED.
