@@ -44,7 +44,10 @@ def partition_dir(directory: Path, node_id: int, partition: int) -> Path:
 def test_add_a_broker_and_move_partitions_onto_it_under_acks_all_writes(tmp_path,
                                                                           report_figures):
     directory = tmp_path / "cluster"
-    state = cluster_cli.up(directory, 3, None, {"zookeeper.session.timeout.ms": "6000"})
+    # No automatic leader balance: the preferred election below is the test's own (the
+    # controller's first balance check would otherwise make it, 5 s after it took over).
+    state = cluster_cli.up(directory, 3, None, {"zookeeper.session.timeout.ms": "6000",
+                                                "auto.leader.rebalance.enable": "false"})
     try:
         bootstrap = state.bootstrap
         create_replicated_topic(bootstrap)  # 3 partitions, replication factor 3, min ISR 2
