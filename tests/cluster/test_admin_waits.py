@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from broker import cluster_cli
 from tests.cluster.test_coordinators import kill_and_wait_for_new_leader
 
 TOPIC = "trimmed"
+NEW_LEADER_ERRORS = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                     KafkaError.UNKNOWN_TOPIC_OR_PART)
 
 
 def create(admin: AdminClient, name: str) -> None:
@@ -34,7 +36,8 @@ def offset(admin: AdminClient, name: str, spec: OffsetSpec) -> int:
         try:
             return admin.list_offsets({partition: spec})[partition].result(timeout=30).offset
         except KafkaException as exc:
-            if not exc.args[0].retriable() or time.monotonic() > deadline:
+            # librdkafka's admin results do not mark these retriable; a client retries them.
+            if exc.args[0].code() not in NEW_LEADER_ERRORS or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
 
