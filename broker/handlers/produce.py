@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import trio
+
 from broker.broker import CLUSTER_REFRESH_S, CloseConnection
 from broker.handlers import handles
 from broker.handlers.transactions import check_verified, verify_transactional_produce
@@ -55,16 +57,28 @@ async def produce(ctx, request) -> dict | None:
 
 
 async def _learn_new_leaderships(broker, request) -> None:
-    """A client may learn from another broker's Metadata that this one leads a partition of
-    a new topic before this broker has read it from ZooKeeper: then refresh once (bounded)
-    rather than refuse the records, which acks=0 would lose."""
-    cluster = broker.cluster
-    for topic_data in request.topic_data:
-        for partition_data in topic_data.partition_data:
-            view = cluster.partition(topic_data.name, partition_data.index)
-            if view is None or view.leader not in cluster.brokers:
-                await cluster.wait_for_refresh(CLUSTER_REFRESH_S)
-                return
+    """A client may learn that this broker leads a partition (from another broker's
+    Metadata, or from this one's view, which is updated before the replicas take up their
+    roles) before this broker has taken the leadership up. Then wait for the view to
+    catch up (bounded) rather than refuse the records, which acks=0 would lose."""
+    replicas, cluster, node_id = broker.replicas, broker.cluster, broker.node_id
+
+    def catching_up(topic: str, index: int) -> bool:
+        partition = replicas.get(topic, index)
+        if partition is not None and partition.is_leader:
+            return False
+        view = cluster.partition(topic, index)
+        return view is None or view.leader == node_id or view.leader not in cluster.brokers
+
+    keys = [(topic_data.name, partition_data.index) for topic_data in request.topic_data
+            for partition_data in topic_data.partition_data]
+    deadline = trio.current_time() + CLUSTER_REFRESH_S
+    while any(catching_up(*key) for key in keys):
+        remaining_s = deadline - trio.current_time()
+        if remaining_s <= 0:
+            return
+        # A refresh under way may have read ZooKeeper before the change: loop for the next.
+        await cluster.wait_for_refresh(remaining_s)
 
 
 def _append(broker, topic: str, partition_data, acks: int, now_ms: int,
