@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -113,9 +113,13 @@ def _read_topics(path: Path) -> dict[str, int]:
     return topics
 
 
+def _last_lines(text: str, count: int) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()][-count:]
+
+
 def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(nothing on stderr)"
+    lines = _last_lines(text, 1)
+    return lines[0].strip() if lines else "(nothing on stderr)"
 
 
 # -- one run ---------------------------------------------------------------------------
@@ -126,6 +130,7 @@ class Outcome:
     reason: str = ""
     issue: int | None = None
     seconds: float = 0.0
+    detail: str = ""  # a failure's evidence: the run's last lines, the broker's on its topic
 
     @property
     def cell(self) -> str:
@@ -287,6 +292,9 @@ def run_broker(broker: str, runners: list[Runner], scenarios: list[str], workdir
                                 f"(log: {logs / log_name})")
             if outcome.status == PASS:
                 outcome = Outcome(FAIL, f"{broker} died during the run", seconds=outcome.seconds)
+        if outcome.status == FAIL and session.broker is not None:
+            outcome = replace(outcome, detail=failure_detail(logs / log_name,
+                                                             session.broker.directory, topic))
         if broker == "gregor" and scenario in NOT_YET and outcome.status == FAIL:
             outcome = Outcome(NOT_YET_STATUS, outcome.reason, issue=NOT_YET[scenario],
                               seconds=outcome.seconds)
@@ -311,6 +319,26 @@ def run_broker(broker: str, runners: list[Runner], scenarios: list[str], workdir
         result.notes.append(f"{broker} was restarted {session.restarts} time(s)")
     result.seconds = time.monotonic() - started_s
     return result
+
+
+BROKER_LOG_NAMES = ("gregor.log", "kafka.log", "broker.log")  # not the partitions' *.log
+DETAIL_LINES = 20
+
+
+def failure_detail(run_log: Path, broker_directory: Path, topic: str) -> str:
+    """What CI prints under a regression (its directories are gone after the run): the
+    run's last lines, and each broker log's last lines that name the topic or warn."""
+    parts = [f"-- {run_log.name} (last {DETAIL_LINES} lines)",
+             *_last_lines(run_log.read_text("utf-8", errors="replace"), DETAIL_LINES)]
+    for path in sorted(broker_directory.rglob("*.log")):
+        if path.name not in BROKER_LOG_NAMES:
+            continue
+        relevant = [line for line in path.read_text("utf-8", errors="replace").splitlines()
+                    if topic in line or " WARN" in line or " ERROR" in line]
+        if relevant:
+            parts += [f"-- {path.relative_to(broker_directory)} (lines naming {topic} or "
+                      f"warning, last {DETAIL_LINES})", *relevant[-DETAIL_LINES:]]
+    return "\n".join(parts)
 
 
 def _run_cross(broker: str, runners: list[Runner], attempt: Callable, result: BrokerResult,
@@ -522,6 +550,8 @@ def main(argv: list[str] | None = None, start: Callable | None = None,
     for client, scenario, outcome in regressed:
         print(f"REGRESSION: {client} {scenario} passed before (compat/expected-pass.txt), "
               f"now: {outcome.reason}")
+        if outcome.detail:
+            print(outcome.detail)
     passed, failed = count(results)
     print(f"{passed} passed, {failed} failed")
     return 1 if regressed else 0

@@ -62,6 +62,7 @@ class FakeBroker:
     name: str
     bootstrap: str
     process: subprocess.Popen
+    directory: Path
 
     @property
     def pid(self) -> int:
@@ -84,7 +85,8 @@ def fake_brokers(tmp_path, monkeypatch):
         process = subprocess.Popen(["sleep", "600"])
         (markers / "broker.pid").write_text(str(process.pid))
         base_port = 9100 if name == "gregor" else 9000
-        broker = FakeBroker(name, f"127.0.0.1:{base_port + len(started)}", process)
+        directory.mkdir(parents=True)
+        broker = FakeBroker(name, f"127.0.0.1:{base_port + len(started)}", process, directory)
         started.append(broker)
         return broker
 
@@ -212,11 +214,31 @@ def test_main_prints_the_matrices_and_fails_on_a_regression(tmp_path, fake_broke
     assert output.splitlines()[-1] == "7 passed, 4 failed"
 
     expected.write_text("good produce_consume\n")
-    assert matrix.main(["--broker", "gregor", "--scenarios", "produce_consume"], start=start,
-                       clients_dir=clients, expected_pass_path=expected) == 1
+
+    def start_logging(name: str, directory: Path) -> FakeBroker:
+        """A broker whose log names the topic; a partition's segment (*.log) is no log."""
+        broker = start(name, directory)
+        (directory / "data").mkdir()
+        (directory / "data" / "00000000000000000000.log").write_text("produce-consume-good\n")
+        (directory / "gregor.log").write_text(
+            "10:00 INFO broker.replication: produce-consume-good-gregor-0: leader\n"
+            "10:01 INFO broker.server: unrelated\n10:02 WARNING broker.cluster: slow\n")
+        return broker
+
+    assert matrix.main(["--broker", "gregor", "--scenarios", "produce_consume"],
+                       start=start_logging, clients_dir=clients,
+                       expected_pass_path=expected) == 1
     output = capsys.readouterr().out
-    assert "REGRESSION: good produce_consume passed before (compat/expected-pass.txt), now: " \
-           "partition 0: got 3, expected 4" in output
+    regression = output[output.index("REGRESSION"):].splitlines()
+    assert regression == [
+        "REGRESSION: good produce_consume passed before (compat/expected-pass.txt), now: "
+        "partition 0: got 3, expected 4",
+        "-- good-produce_consume-produce-consume-good-gregor.log (last 20 lines)",
+        "first line", "partition 0: got 3, expected 4",
+        "-- gregor.log (lines naming produce-consume-good-gregor or warning, last 20)",
+        "10:00 INFO broker.replication: produce-consume-good-gregor-0: leader",
+        "10:02 WARNING broker.cluster: slow",
+        "0 passed, 1 failed"]
     assert output.splitlines()[-1] == "0 passed, 1 failed"
 
 
@@ -246,8 +268,10 @@ def test_cross_consume_is_skipped_when_the_producer_failed(tmp_path, fake_broker
                                                  'echo "refused" >&2; exit 1'))
     result = matrix.run_broker("gregor", matrix.discover_runners(tmp_path),
                                ["cross_produce", "cross_consume"], tmp_path / "work", start)
+    produced = result.cells[("cross_produce", "good")]
     assert result.cells == {("cross_produce", "good"): matrix.Outcome(
-        "FAIL", "refused", seconds=result.cells[("cross_produce", "good")].seconds)}
+        "FAIL", "refused", seconds=produced.seconds,
+        detail="-- good-cross_produce-cross-good-gregor.log (last 20 lines)\nrefused")}
     assert result.cross == {("good", "good"): matrix.Outcome("skipped")}
     assert matrix.count([result]) == (0, 1)
 
