@@ -121,16 +121,13 @@ class TransactionRuntime(CoordinatorRuntime):
             marker.transactional_id, marker.producer_id, marker.producer_epoch,
             now_ms=now_ms()))
 
-    def _still_coordinating(self, marker: MarkerRequest) -> bool:
-        return self.coordinates(marker.transactional_id)
-
     async def _send_markers(self, marker: MarkerRequest, prepared: Writes) -> None:
         """Kafka's TransactionMarkerChannelManager for one transaction: waits until the
         prepare record is replicated (while this broker still coordinates), then writes
         the marker to each partition, itself or through WriteTxnMarkers to its leader,
         retrying retriable failures, until every partition has it."""
         while (error := await self._replicated(prepared)) is not None:
-            if not self._still_coordinating(marker):
+            if not self.coordinates(marker.transactional_id):
                 return  # the next coordinator resends the markers from the log
             log.info("transaction %r: prepare record not replicated (%s); waiting",
                      marker.transactional_id, error.name)
@@ -138,7 +135,7 @@ class TransactionRuntime(CoordinatorRuntime):
             prepared = Writes(prepared.appended)
         pending = set(marker.partitions)
         while pending:
-            if not self._still_coordinating(marker):
+            if not self.coordinates(marker.transactional_id):
                 return
             by_leader: dict[int, list[tuple[str, int]]] = defaultdict(list)
             local: list[tuple[tuple[str, int], Written]] = []
@@ -163,7 +160,7 @@ class TransactionRuntime(CoordinatorRuntime):
                 pending -= await self._send_to(leader, marker, partitions)
             if pending:
                 await trio.sleep(MARKER_RETRY_BACKOFF_S)
-        if self._still_coordinating(marker):
+        if self.coordinates(marker.transactional_id):
             self._markers_done(marker)
 
     def _leader_of(self, topic: str, partition: int) -> int | None:
