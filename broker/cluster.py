@@ -132,7 +132,14 @@ class ClusterRuntime:
         self._changed = trio.Event()
         self._token: trio.lowlevel.TrioToken | None = None
         self._watched_states: dict[tuple[str, int], Watch] = {}
-        self._watched_topics: dict[str, Watch] = {}
+        self._watched_topics: dict[str, list[Watch]] = {}  # assignment and configs
+        # What the last refresh read; a refresh re-reads only what watches marked stale
+        # since (everything when `_all_stale`), so its cost follows the changes, not the
+        # number of topics.
+        self._snapshot: Snapshot | None = None
+        self._stale_topics: set[str] = set()
+        self._stale_states: set[Key] = set()
+        self._all_stale = True
         self.brokers: dict[int, BrokerRegistration] = {}
         self.controller_id: int | None = None
         self.partitions: dict[tuple[str, int], PartitionView] = {}
@@ -222,29 +229,55 @@ class ClusterRuntime:
 
     def _watch_cluster(self) -> None:
         store = self._store
-        store.watch_brokers(self._from_zookeeper)
-        store.watch_topics(self._from_zookeeper)
-        store.watch_controller(self._from_zookeeper)
-        store.watch_deletions(self._from_zookeeper)
-        store.watch_partition_reassignment(self._from_zookeeper)
-        store.watch_preferred_replica_election(self._from_zookeeper)
+        changed = self._from_zookeeper()
+        store.watch_brokers(changed)
+        store.watch_topics(changed)
+        store.watch_controller(changed)
+        store.watch_deletions(changed)
+        store.watch_partition_reassignment(changed)
+        store.watch_preferred_replica_election(changed)
+        # After a new session anything may have changed unseen: read it all again.
+        store.add_session_listener(lambda state: self._mark_stale_from_thread(
+            all_stale=state == "connected"))
 
-    def _from_zookeeper(self, *_ignored) -> None:
-        """A watch fired (on kazoo's thread): refresh on the trio thread."""
+    def _from_zookeeper(self, topic: str | None = None,
+                        key: Key | None = None) -> Callable[..., None]:
+        """A watch callback (run on kazoo's thread): marks the topic's or partition's
+        cached znodes stale, and refreshes on the trio thread."""
+        return lambda *_data: self._mark_stale_from_thread(topic, key)
+
+    def _mark_stale_from_thread(self, topic: str | None = None, key: Key | None = None,
+                                all_stale: bool = False) -> None:
         token = self._token
         if token is None:
             return
         try:
-            trio.from_thread.run_sync(self._poke, trio_token=token)
+            # Without waiting: kazoo calls session listeners on its connection thread,
+            # which the trio thread's own ZooKeeper calls may be waiting for.
+            token.run_sync_soon(self._mark_stale, topic, key, all_stale)
         except trio.RunFinishedError:
             pass
+
+    def _mark_stale(self, topic: str | None = None, key: Key | None = None,
+                    all_stale: bool = False) -> None:
+        if topic is not None:
+            self._stale_topics.add(topic)
+        if key is not None:
+            self._stale_states.add(key)
+        self._all_stale = self._all_stale or all_stale
+        self._poke()
 
     def _poke(self) -> None:
         self._changed.set()
 
     async def _refresh(self) -> None:
         self._changed = trio.Event()
-        snapshot = await trio.to_thread.run_sync(self._read_snapshot)
+        previous = None if self._all_stale else self._snapshot
+        stale_topics, stale_states = self._stale_topics, self._stale_states
+        self._stale_topics, self._stale_states, self._all_stale = set(), set(), False
+        snapshot = await trio.to_thread.run_sync(self._read_snapshot, previous, stale_topics,
+                                                 stale_states)
+        self._snapshot = snapshot
         await trio.to_thread.run_sync(self._watch_new, snapshot)
         if snapshot.brokers.keys() != self.brokers.keys():
             # `gregor cluster up` and `add` wait for this line: the view in effect.
@@ -272,19 +305,29 @@ class ClusterRuntime:
         refreshed, self._refreshed = self._refreshed, trio.Event()
         refreshed.set()
 
-    def _read_snapshot(self) -> Snapshot:
+    def _read_snapshot(self, previous: Snapshot | None, stale_topics: set[str],
+                       stale_states: set[Key]) -> Snapshot:
+        """The cluster as ZooKeeper has it: the topics and partition states of `previous`
+        that no watch has marked stale since are taken from it, the rest read."""
         store = self._store
         topics = {}
         states = {}
         for name in store.topics():
-            assignment = store.topic_assignment(name)
-            if assignment is None:
-                continue
-            topics[name] = (assignment, store.topic_configs(name))
-            for partition in assignment.partitions:
-                state = store.partition_state(name, partition)
+            known = None if previous is None or name in stale_topics else previous.topics.get(name)
+            if known is None:
+                assignment = store.topic_assignment(name)
+                if assignment is None:
+                    continue
+                known = (assignment, store.topic_configs(name))
+            topics[name] = known
+            for partition in known[0].partitions:
+                key = (name, partition)
+                if previous is None or key in stale_states or name in stale_topics:
+                    state = store.partition_state(name, partition)
+                else:
+                    state = previous.states.get(key)
                 if state is not None:
-                    states[(name, partition)] = state
+                    states[key] = state
         return Snapshot(store.brokers(), store.controller_id(), topics, states,
                         store.pending_deletions(), store.partition_reassignment(),
                         store.preferred_replica_election())
@@ -295,15 +338,19 @@ class ClusterRuntime:
         watches of what is gone."""
         assigned = {(name, partition) for name, (assignment, _configs)
                     in snapshot.topics.items() for partition in assignment.partitions}
+        store = self._store
         for key in assigned - self._watched_states.keys():
-            self._watched_states[key] = self._store.watch_partition_state(
-                *key, self._from_zookeeper)
+            self._watched_states[key] = store.watch_partition_state(
+                *key, self._from_zookeeper(key=key))
         for key in self._watched_states.keys() - assigned:
             self._watched_states.pop(key).cancel()
         for name in snapshot.topics.keys() - self._watched_topics.keys():
-            self._watched_topics[name] = self._store.watch_topic(name, self._from_zookeeper)
+            changed = self._from_zookeeper(topic=name)
+            self._watched_topics[name] = [store.watch_topic(name, changed),
+                                          store.watch_topic_configs(name, changed)]
         for name in self._watched_topics.keys() - snapshot.topics.keys():
-            self._watched_topics.pop(name).cancel()
+            for watch in self._watched_topics.pop(name):
+                watch.cancel()
 
     def _apply_topics(self, snapshot: Snapshot) -> None:
         """Mirrors the topics into the broker's metadata and logs: creates the local
@@ -616,7 +663,7 @@ class ClusterRuntime:
                     else:
                         self._repair_state(name, partition, replicas, state, live, unclean)
                 except StaleVersion:
-                    self._from_zookeeper()
+                    self._mark_stale_from_thread(key=(name, partition))
         self._advance_reassignments(snapshot, live)
         if snapshot.reassignment_request:
             self._reassign_from_zookeeper(snapshot)
@@ -822,7 +869,7 @@ class ClusterRuntime:
                 try:
                     self._complete_reassignment(name, partition, live)
                 except StaleVersion:
-                    self._from_zookeeper()
+                    self._mark_stale_from_thread(name, (name, partition))
 
     def _complete_reassignment(self, topic: str, partition: int, live: set[int]) -> None:
         store = self._store
