@@ -12,6 +12,8 @@ from kazoo.client import KazooClient
 
 from broker.zookeeper.server import ZooKeeperServer
 from broker.zookeeper.store import ZkStore
+from tests.inprocess import cluster_maker
+from tests.zookeeper.inprocess import SETTINGS, ZkCluster
 
 WAIT_S = 15.0
 
@@ -99,3 +101,12 @@ class Events:
 @pytest.fixture
 def events() -> type[Events]:
     return Events
+
+
+@pytest.fixture
+async def zk_cluster(tmp_path, connect_string, store):
+    """`zk_cluster(**settings)`: a ZkCluster of in-process brokers on this test's chroot;
+    every broker it started is stopped at the end."""
+    async with cluster_maker(lambda nursery, settings: ZkCluster(
+            nursery, tmp_path, connect_string, store, {**SETTINGS, **settings})) as make:
+        yield make

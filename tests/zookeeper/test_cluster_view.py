@@ -3,19 +3,9 @@ change made at one broker reaches every broker, and a refresh reads again only t
 znodes whose watches fired."""
 from __future__ import annotations
 
-import pytest
-
-from tests.inprocess import cluster_maker
-from tests.zookeeper.inprocess import SETTINGS, ZkCluster, wait_until
+from tests.zookeeper.inprocess import ZkCluster, wait_until
 
 PARTITIONS = 8
-
-
-@pytest.fixture
-async def zk_cluster(tmp_path, connect_string, store):
-    async with cluster_maker(lambda nursery, settings: ZkCluster(
-            nursery, tmp_path, connect_string, store, {**SETTINGS, **settings})) as make:
-        yield make
 
 
 async def two_brokers(zk_cluster) -> ZkCluster:

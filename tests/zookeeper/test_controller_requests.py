@@ -9,9 +9,7 @@ import trio
 
 from broker.zookeeper.store import BrokerRegistration
 from tests.broker.conftest import broker, client  # noqa: F401  (the broker-alone fixtures)
-from tests.inprocess import cluster_maker
 from tests.zookeeper.inprocess import (
-    SETTINGS,
     ZkCluster,
     alter,
     altered,
@@ -32,13 +30,6 @@ NOT_CONTROLLER_MESSAGE = "This is not the correct controller for this cluster."
 NO_REASSIGNMENT = (ErrorCode.NO_REASSIGNMENT_IN_PROGRESS,
                    "No partition reassignment is in progress.")
 INVALID_REPLICA_ASSIGNMENT = 39
-
-
-@pytest.fixture
-async def zk_cluster(tmp_path, connect_string, store):
-    async with cluster_maker(lambda nursery, settings: ZkCluster(
-            nursery, tmp_path, connect_string, store, {**SETTINGS, **settings})) as make:
-        yield make
 
 
 async def three_brokers(zk_cluster, **settings: str) -> tuple[ZkCluster, int, int, int]:

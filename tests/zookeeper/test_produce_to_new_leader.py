@@ -4,20 +4,11 @@ catch up instead of being refused: with acks=0 a refusal closes the connection a
 records are lost."""
 from __future__ import annotations
 
-import pytest
 import trio
 
-from tests.inprocess import cluster_maker
-from tests.zookeeper.inprocess import SETTINGS, ZkCluster, wait_until
+from tests.zookeeper.inprocess import wait_until
 from wire.api_keys import ApiKey
 from wire.records import build_batch, decode_records
-
-
-@pytest.fixture
-async def zk_cluster(tmp_path, connect_string, store):
-    async with cluster_maker(lambda nursery, settings: ZkCluster(
-            nursery, tmp_path, connect_string, store, {**SETTINGS, **settings})) as make:
-        yield make
 
 
 async def test_acks_0_records_wait_for_the_leadership_to_be_taken_up(zk_cluster):
