@@ -6,7 +6,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import trio
 
@@ -510,18 +510,21 @@ class Broker:
     async def run_maintenance(self) -> None:
         """Retention, checkpoints and time-based flushes, off the trio thread."""
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._every, self.config.log_retention_check_interval_ms,
+            nursery.start_soon(self._every, lambda: self.config.log_retention_check_interval_ms,
                                self._enforce_retention)
-            nursery.start_soon(self._every, self.config.log_flush_offset_checkpoint_interval_ms,
+            nursery.start_soon(self._every,
+                               lambda: self.config.log_flush_offset_checkpoint_interval_ms,
                                self._checkpoint)
             # flush.ms is per topic; checking once a second bounds its error to 1 s.
-            nursery.start_soon(self._every, 1000, self._flush_due)
-            nursery.start_soon(self._every, self.config.value("log.cleaner.backoff.ms"), self._clean_due)
+            nursery.start_soon(self._every, lambda: 1000, self._flush_due)
+            # Dynamic: a new value applies from the next pass.
+            nursery.start_soon(self._every, lambda: self.config.value("log.cleaner.backoff.ms"),
+                               self._clean_due)
 
     @staticmethod
-    async def _every(interval_ms: int, job) -> None:
+    async def _every(interval_ms: Callable[[], int], job) -> None:
         while True:
-            await trio.sleep(max(interval_ms, 10) / 1000)
+            await trio.sleep(max(interval_ms(), 10) / 1000)
             try:
                 await trio.to_thread.run_sync(job)
             except Exception:

@@ -217,6 +217,22 @@ class NonEmpty(Validator):
 
 
 @dataclass(frozen=True)
+class EmptyOnly(Validator):
+    """A Kafka feature Gregor does not have: only its off value (empty) is accepted, so a
+    file that turns it on fails to start rather than runs without it."""
+
+    missing: str
+
+    def check(self, value):
+        if value not in (None, ""):
+            return f"Gregor has no {self.missing}; leave it empty"
+        return None
+
+    def describe(self):
+        return f"empty (Gregor has no {self.missing})"
+
+
+@dataclass(frozen=True)
 class Matches(Validator):
     """Each list item (or the string) matches a pattern; `what` names the expected form."""
 
@@ -340,9 +356,9 @@ _BROKER_DEFS = [
     _b("zookeeper.connect", STRING, None, None,
        "ZooKeeper connection string (host:port[,host:port...][/chroot]); set, Gregor keeps "
        "cluster metadata in ZooKeeper.", **H),
-    _b("zookeeper.session.timeout.ms", INT, 18000, None, "ZooKeeper session timeout.", **L),
+    _b("zookeeper.session.timeout.ms", INT, 18000, None, "ZooKeeper session timeout.", **L, **H),
     _b("zookeeper.connection.timeout.ms", INT, None, None,
-       "Time to wait for a ZooKeeper connection; defaults to the session timeout.", **L),
+       "Time to wait for a ZooKeeper connection; defaults to the session timeout.", **L, **H),
     _b("zookeeper.set.acl", BOOLEAN, False, None, "Use secure ZooKeeper ACLs.", **L),
     _b("zookeeper.max.in.flight.requests", INT, 10, AtLeast(1),
        "Most unacknowledged ZooKeeper requests before blocking.", **L),
@@ -385,7 +401,7 @@ _BROKER_DEFS = [
     _b("controlled.shutdown.retry.backoff.ms", LONG, 5000, None,
        "ZooKeeper mode: wait between controlled shutdown retries.", **L),
     _b("controlled.shutdown.enable", BOOLEAN, True, None,
-       "Move leadership away before this broker shuts down."),
+       "Move leadership away before this broker shuts down.", **H),
     _b("controller.socket.timeout.ms", INT, 30000, None,
        "Socket timeout of controller-to-broker channels."),
     _b("host.name", STRING, "", None, "Kafka 2.x listener host; use listeners.", **L),
@@ -494,7 +510,7 @@ _BROKER_DEFS = [
     _b("background.threads", INT, 10, AtLeast(1), "Background task threads.", **D),
     _b("num.replica.alter.log.dirs.threads", INT, None, None,
        "Threads moving replicas between log dirs."),
-    _b("request.timeout.ms", INT, 30000, None, "Timeout of requests the broker sends."),
+    _b("request.timeout.ms", INT, 30000, None, "Timeout of requests the broker sends.", **H),
     _b("socket.connection.setup.timeout.ms", LONG, 10000, None,
        "Timeout to set up an outgoing connection."),
     _b("socket.connection.setup.timeout.max.ms", LONG, 30000, None,
@@ -503,12 +519,14 @@ _BROKER_DEFS = [
        "Incremental fetch sessions kept."),
     _b("fetch.max.bytes", INT, 57671680, AtLeast(1024), "Most bytes returned by one fetch."),
     _b("max.request.partition.size.limit", INT, 2000, AtLeast(1),
-       "Most partitions served in one request."),
+       "Most partitions served in one request.", **H),
     _b("unstable.api.versions.enable", BOOLEAN, False, None,
        "Advertise unstable API versions.", **I),
     _b("unstable.feature.versions.enable", BOOLEAN, False, None,
        "Allow unstable feature versions.", **I),
-    _b("authorizer.class.name", STRING, "", None, "Authorizer class; empty for none."),
+    _b("authorizer.class.name", STRING, "", EmptyOnly("authorizer"),
+       "Authorizer class; empty for none: the ACL APIs answer SECURITY_DISABLED, as Kafka's.",
+       **H),
     _b("super.users", STRING, None, None, "Principals the authorizer always allows."),
     _b("allow.everyone.if.no.acl.found", BOOLEAN, False, None,
        "Authorizer: allow access to resources without ACLs."),
@@ -605,7 +623,7 @@ _BROKER_DEFS = [
     _b("compression.lz4.level", INT, 9, LZ4_LEVEL, "lz4 level when compressing.", **D),
     _b("compression.zstd.level", INT, 3, ZSTD_LEVEL, "zstd level when compressing.", **D),
     _b("unclean.leader.election.enable", BOOLEAN, False, None,
-       "Let an out-of-sync replica become leader as a last resort.", **D),
+       "Let an out-of-sync replica become leader as a last resort.", **HD),
     _b("unclean.leader.election.interval.ms", LONG, 300000, AtLeast(1),
        "How often to try unclean elections.", **I),
 
@@ -620,7 +638,7 @@ _BROKER_DEFS = [
     _b("log.cleaner.io.buffer.load.factor", DOUBLE, 0.9, None,
        "Load factor of the dedupe buffer.", **D),
     _b("log.cleaner.backoff.ms", LONG, 15000, AtLeast(0),
-       "Cleaner sleep when nothing is cleanable.", **D),
+       "Cleaner sleep when nothing is cleanable.", **HD),
     _b("log.cleaner.min.cleanable.ratio", DOUBLE, 0.5, Between(0, 1),
        "Dirty ratio that triggers cleaning (topic default min.cleanable.dirty.ratio).", **D),
     _b("log.cleaner.delete.retention.ms", LONG, 86400000, AtLeast(0),
@@ -632,17 +650,18 @@ _BROKER_DEFS = [
 
     # replication
     _b("replica.lag.time.max.ms", LONG, 30000, None,
-       "A follower this far behind leaves the ISR."),
-    _b("replica.socket.timeout.ms", INT, 30000, None, "Follower fetch socket timeout."),
+       "A follower this far behind leaves the ISR.", **H),
+    _b("replica.socket.timeout.ms", INT, 30000, None, "Follower fetch socket timeout.", **H),
     _b("replica.socket.receive.buffer.bytes", INT, 65536, None,
        "Follower fetch socket receive buffer."),
     _b("replica.fetch.max.bytes", INT, 1048576, AtLeast(0),
-       "Bytes a follower fetches per partition."),
-    _b("replica.fetch.wait.max.ms", INT, 500, None, "Follower fetch max wait."),
-    _b("replica.fetch.backoff.ms", INT, 1000, AtLeast(0), "Follower sleep after a fetch error."),
-    _b("replica.fetch.min.bytes", INT, 1, None, "Follower fetch min bytes."),
+       "Bytes a follower fetches per partition.", **H),
+    _b("replica.fetch.wait.max.ms", INT, 500, None, "Follower fetch max wait.", **H),
+    _b("replica.fetch.backoff.ms", INT, 1000, AtLeast(0), "Follower sleep after a fetch error.",
+       **H),
+    _b("replica.fetch.min.bytes", INT, 1, None, "Follower fetch min bytes.", **H),
     _b("replica.fetch.response.max.bytes", INT, 10485760, AtLeast(0),
-       "Bytes a follower fetch response may carry."),
+       "Bytes a follower fetch response may carry.", **H),
     _b("num.replica.fetchers", INT, 1, None, "Follower fetcher threads per source broker.", **D),
     _b("replica.high.watermark.checkpoint.interval.ms", LONG, 5000, None,
        "How often the high watermark checkpoint is written."),
@@ -653,11 +672,11 @@ _BROKER_DEFS = [
     _b("delete.records.purgatory.purge.interval.requests", INT, 1, None,
        "DeleteRecords purgatory purge interval (requests)."),
     _b("auto.leader.rebalance.enable", BOOLEAN, True, None,
-       "Move leadership back to preferred replicas."),
+       "Move leadership back to preferred replicas.", **H),
     _b("leader.imbalance.per.broker.percentage", INT, 10, None,
-       "Leader imbalance that triggers a rebalance."),
+       "Leader imbalance that triggers a rebalance.", **H),
     _b("leader.imbalance.check.interval.seconds", LONG, 300, AtLeast(1),
-       "How often leader imbalance is checked."),
+       "How often leader imbalance is checked.", **H),
     _b("replica.selector.class", STRING, None, None,
        "Class choosing the replica consumers fetch from."),
     _b("leader.replication.throttled.rate", LONG, LONG_MAX, AtLeast(0),
@@ -670,9 +689,9 @@ _BROKER_DEFS = [
     # group coordinator
     _b("group.initial.rebalance.delay.ms", INT, 3000, None,
        "Wait for more members before the first rebalance of an empty group.", **H),
-    _b("group.min.session.timeout.ms", INT, 6000, None, "Smallest session timeout allowed."),
-    _b("group.max.session.timeout.ms", INT, 1800000, None, "Largest session timeout allowed."),
-    _b("group.max.size", INT, INT_MAX, AtLeast(1), "Most members of a classic group."),
+    _b("group.min.session.timeout.ms", INT, 6000, None, "Smallest session timeout allowed.", **H),
+    _b("group.max.session.timeout.ms", INT, 1800000, None, "Largest session timeout allowed.", **H),
+    _b("group.max.size", INT, INT_MAX, AtLeast(1), "Most members of a classic group.", **H),
     _b("group.coordinator.rebalance.protocols", LIST, ["classic", "consumer"],
        ListOf(("consumer", "classic", "share")), "Rebalance protocols enabled."),
     _b("group.coordinator.threads", INT, 1, AtLeast(1), "Group coordinator threads."),
@@ -680,7 +699,7 @@ _BROKER_DEFS = [
        "Group coordinator write linger."),
     _b("group.coordinator.new.enable", BOOLEAN, True, None, "Use the new group coordinator.",
        **I),
-    _b("offset.metadata.max.bytes", INT, 4096, None, "Largest offset commit metadata."),
+    _b("offset.metadata.max.bytes", INT, 4096, None, "Largest offset commit metadata.", **H),
     _b("offsets.load.buffer.size", INT, 5242880, AtLeast(1),
        "Read batch size when loading offsets."),
     _b("offsets.topic.replication.factor", SHORT, 3, AtLeast(1),
@@ -691,28 +710,28 @@ _BROKER_DEFS = [
        "Segment size of __consumer_offsets."),
     _b("offsets.topic.compression.codec", INT, 0, None, "Compression of __consumer_offsets."),
     _b("offsets.retention.minutes", INT, 10080, AtLeast(1),
-       "Keep committed offsets of empty groups this long."),
+       "Keep committed offsets of empty groups this long.", **H),
     _b("offsets.retention.check.interval.ms", LONG, 600000, AtLeast(1),
-       "How often stale offsets are removed."),
-    _b("offsets.commit.timeout.ms", INT, 5000, AtLeast(1), "Offset commit write timeout."),
+       "How often stale offsets are removed.", **H),
+    _b("offsets.commit.timeout.ms", INT, 5000, AtLeast(1), "Offset commit write timeout.", **H),
     _b("group.consumer.session.timeout.ms", INT, 45000, AtLeast(1),
-       "Consumer protocol session timeout."),
+       "Consumer protocol session timeout.", **H),
     _b("group.consumer.min.session.timeout.ms", INT, 45000, AtLeast(1),
        "Consumer protocol smallest session timeout."),
     _b("group.consumer.max.session.timeout.ms", INT, 60000, AtLeast(1),
        "Consumer protocol largest session timeout."),
     _b("group.consumer.heartbeat.interval.ms", INT, 5000, AtLeast(1),
-       "Consumer protocol heartbeat interval."),
+       "Consumer protocol heartbeat interval.", **H),
     _b("group.consumer.min.heartbeat.interval.ms", INT, 5000, AtLeast(1),
        "Consumer protocol smallest heartbeat interval."),
     _b("group.consumer.max.heartbeat.interval.ms", INT, 15000, AtLeast(1),
        "Consumer protocol largest heartbeat interval."),
     _b("group.consumer.max.size", INT, INT_MAX, AtLeast(1),
-       "Most members of a consumer protocol group."),
+       "Most members of a consumer protocol group.", **H),
     _b("group.consumer.assignors", LIST,
        ["org.apache.kafka.coordinator.group.assignor.UniformAssignor",
         "org.apache.kafka.coordinator.group.assignor.RangeAssignor"], None,
-       "Server-side assignors of the consumer protocol."),
+       "Server-side assignors of the consumer protocol.", **H),
     _b("group.consumer.migration.policy", STRING, "bidirectional",
        OneOf(("disabled", "downgrade", "upgrade", "bidirectional"), case_insensitive=True),
        "Which classic/consumer group conversions are allowed.", **I),
@@ -776,19 +795,19 @@ _BROKER_DEFS = [
     _b("transaction.state.log.load.buffer.size", INT, 5242880, AtLeast(1),
        "Read batch size when loading transactions."),
     _b("transaction.partition.verification.enable", BOOLEAN, True, None,
-       "Check a partition joined the transaction before transactional writes.", **D),
+       "Check a partition joined the transaction before transactional writes.", **HD),
     _b("producer.id.expiration.ms", INT, 86400000, AtLeast(1),
        "Forget an idle producer id's state after this long.", **HD),
     _b("producer.id.expiration.check.interval.ms", INT, 600000, AtLeast(1),
        "How often expired producer ids are removed.", **I),
     _b("transactional.id.expiration.ms", INT, 604800000, AtLeast(1),
-       "Expire a transactional id idle this long."),
+       "Expire a transactional id idle this long.", **H),
     _b("transaction.max.timeout.ms", INT, 900000, AtLeast(1),
-       "Largest transaction timeout a producer may ask for."),
+       "Largest transaction timeout a producer may ask for.", **H),
     _b("transaction.abort.timed.out.transaction.cleanup.interval.ms", INT, 10000, AtLeast(1),
-       "How often timed-out transactions are aborted."),
+       "How often timed-out transactions are aborted.", **H),
     _b("transaction.remove.expired.transaction.cleanup.interval.ms", INT, 3600000, AtLeast(1),
-       "How often expired transactional ids are removed."),
+       "How often expired transactional ids are removed.", **H),
 
     # tiered storage
     _b("remote.log.storage.system.enable", BOOLEAN, False, None, "Enable tiered storage."),
@@ -1042,7 +1061,7 @@ _TOPIC_DEFS = [
     _t("segment.ms", LONG, 604800000, AtLeast(1), ["log.roll.ms", "log.roll.hours"],
        "Roll a segment this old even if not full.", honoured=True),
     _t("unclean.leader.election.enable", BOOLEAN, False, None, ["unclean.leader.election.enable"],
-       "Let an out-of-sync replica become leader as a last resort."),
+       "Let an out-of-sync replica become leader as a last resort.", honoured=True),
     # removed by Kafka 4.0; accepted so old topic configs still apply
     _t("message.downconversion.enable", BOOLEAN, True, None,
        ["log.message.downconversion.enable"], "Kafka 3.x down-conversion for old consumers.",

@@ -24,7 +24,7 @@ HANDLERS: dict[int, Registration] = {}
 _MODULES = (
     "api_versions", "metadata", "produce", "fetch", "list_offsets",
     "offset_for_leader_epoch", "topics", "delete_records", "configs", "cluster",
-    "transactions", "groups", "consumer_group", "reassignment",
+    "transactions", "groups", "consumer_group", "reassignment", "acls",
 )
 
 

@@ -1,6 +1,7 @@
 """broker.config: server.properties parsing, Kafka's defaults, synonyms, validation,
 dynamic configs, topic configs and DescribeConfigs entries."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -351,6 +352,10 @@ def test_unknown_key_names_it_and_suggests_the_closest():
     ("log.flush.interval.ms", "-5",
      "log.flush.interval.ms: invalid value -5 as default of topic config flush.ms: must be "
      "at least 0"),
+    ("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+     "authorizer.class.name: invalid value "
+     "'org.apache.kafka.metadata.authorizer.StandardAuthorizer': Gregor has no authorizer; "
+     "leave it empty"),
 ])
 def test_bad_values_name_key_value_and_reason(key, value, message):
     with pytest.raises(ConfigError) as caught:
@@ -705,6 +710,29 @@ def test_describe_topic_configs_sources_and_synonyms():
 
 
 # -- generated docs ----------------------------------------------------------------------------
+
+def configs_the_code_reads() -> tuple[set[str], set[str]]:
+    """(broker, topic) config names read by name in broker/, coordinator/ and storage/
+    (outside broker/config/): `….value("name")` and a topic's `configs.get("name")`."""
+    broker_names, topic_names = set(), set()
+    for package in ("broker", "coordinator", "storage"):
+        for path in (REPO / package).rglob("*.py"):
+            if path.parent == REPO / "broker" / "config":
+                continue
+            text = path.read_text("utf-8")
+            broker_names.update(re.findall(r'\.value\(\s*"([a-z0-9.]+)"', text))
+            topic_names.update(re.findall(r'configs\.get\(\s*"([a-z0-9.]+)"', text))
+    return broker_names, topic_names
+
+
+def test_every_config_the_code_reads_is_documented_as_honoured():
+    """docs/configuration.md must not list a config Gregor acts on as having no effect."""
+    broker_names, topic_names = configs_the_code_reads()
+    assert {"auto.leader.rebalance.enable", "replica.lag.time.max.ms"} <= broker_names
+    assert "unclean.leader.election.enable" in topic_names
+    assert sorted(n for n in broker_names if not BROKER_CONFIGS[n].honoured) == []
+    assert sorted(n for n in topic_names if not TOPIC_CONFIGS[n].honoured) == []
+
 
 def test_committed_configuration_markdown_is_current():
     committed = (REPO / "docs" / "configuration.md").read_text("utf-8")

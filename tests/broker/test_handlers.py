@@ -6,6 +6,7 @@ import struct
 import uuid
 
 import crc32c
+import pytest
 import trio
 
 from broker.handlers import supported_versions
@@ -524,3 +525,21 @@ async def test_large_fetches_are_sent_from_the_file_and_framed_exactly(client):
             [[bytes([65]) * 150_000], [bytes([66]) * 150_000]]
     # The connection is still in step: the next request gets its own answer.
     assert (await client.call(ApiKey.METADATA, 12, {"topics": None})).topics[0].name == "bulk"
+
+
+@pytest.mark.parametrize("version", [0, 1, 2, 3])
+async def test_acl_apis_answer_security_disabled_as_kafka_without_an_authorizer(client, version):
+    acl = {"resource_type": 2, "resource_name": "payments", "resource_pattern_type": 3,
+           "principal": "User:alice", "host": "*", "operation": 3, "permission_type": 3}
+    acl_filter = {"resource_type_filter": 2, "resource_name_filter": None,
+                  "pattern_type_filter": 1, "principal_filter": None, "host_filter": None,
+                  "operation": 1, "permission_type": 1}
+    described = await client.call(ApiKey.DESCRIBE_ACLS, version, acl_filter)
+    assert (described.error_code, described.error_message, described.resources) == (
+        ErrorCode.SECURITY_DISABLED, "No Authorizer is configured on the broker", [])
+    created = await client.call(ApiKey.CREATE_ACLS, version, {"creations": [acl, acl]})
+    assert [(r.error_code, r.error_message) for r in created.results] == [
+        (ErrorCode.SECURITY_DISABLED, "No Authorizer is configured.")] * 2
+    deleted = await client.call(ApiKey.DELETE_ACLS, version, {"filters": [acl_filter]})
+    assert [(r.error_code, r.error_message, r.matching_acls) for r in deleted.filter_results] \
+        == [(ErrorCode.SECURITY_DISABLED, "No Authorizer is configured.", [])]
