@@ -13,6 +13,7 @@ import trio
 from broker.config import BrokerConfig, topic_log_config, validate_topic_configs
 from broker.coordinator_log import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from broker.handlers import Registration, load_handlers
+from broker.log_dirs import ReplicaMover
 from broker.metadata import LocalMetadata, TopicInfo
 from broker.metrics import BrokerMetrics, NoMetrics
 from broker.replication import ReplicaManager
@@ -21,7 +22,7 @@ from broker.waiters import PartitionWaiters
 from coordinator.producer_ids import ProducerIdManager
 from coordinator.replica_assignment import check_topic_layout
 from storage.log import LogConfig, PartitionLog
-from storage.manager import LogManager
+from storage.manager import LogManager, drop_duplicate_logs
 from wire.api_keys import ApiKey
 from wire.compression import Compression
 from wire.errors import ErrorCode, KafkaError, WireError
@@ -89,6 +90,7 @@ class Broker:
         self._background: trio.Nursery | None = None
         self.advertised: Endpoint | None = None  # set once the listener is bound
         self._policies: dict[str, TopicPolicy] = {}
+        self.mover = ReplicaMover(self)
         # Alone, this broker leads every partition it hosts. With zookeeper.connect the
         # cluster runtime connects this manager to its peers and ISR writes
         # (replicas.connect) and applies the partition states.
@@ -127,6 +129,7 @@ class Broker:
         for log_dir, manager in zip(log_dirs, managers):
             _check_meta_properties(log_dir, manager.meta_properties, config.node_id,
                                    metadata.cluster_id)
+        drop_duplicate_logs(managers)
         if not metadata.path.exists():
             metadata.save()
         broker = cls(config, metadata, managers)
@@ -313,6 +316,10 @@ class Broker:
     def _least_loaded_manager(self) -> LogManager:
         return min(self.log_managers, key=lambda manager: len(manager.logs()))
 
+    def log_manager_of(self, topic: str, partition: int, partition_log: PartitionLog) -> LogManager:
+        return next(manager for manager in self.log_managers
+                    if manager.get(topic, partition) is partition_log)
+
     def _create_missing_partitions(self) -> None:
         """Metadata is written before logs; finish a creation a crash interrupted."""
         for topic in self.metadata.topics.values():
@@ -331,8 +338,10 @@ class Broker:
         config = topic_log_config(topic.configs, self.config)
         for partition in partitions:
             if self.partition_log(topic.name, partition) is None:
-                created = self._least_loaded_manager().create(topic.name, partition, config,
-                                                              topic.topic_id)
+                # AlterReplicaLogDirs may have named its dir before it was created here.
+                manager = (self.mover.preferred.pop((topic.name, partition), None)
+                           or self._least_loaded_manager())
+                created = manager.create(topic.name, partition, config, topic.topic_id)
                 self.replicas.local_log_created(topic.name, partition, created,
                                                 topic.leader_epoch)
 
@@ -554,6 +563,7 @@ class Broker:
             manager.flush_due(now_ms())
 
     def close(self) -> None:
+        self.mover.close()
         for manager in self.log_managers:
             manager.close()
         log.info("logs flushed and checkpointed")

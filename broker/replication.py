@@ -381,6 +381,12 @@ class ReplicaManager:
         if self.standalone:
             self.lead_locally(topic, partition, partition_log, leader_epoch)
 
+    def replace_log(self, topic: str, partition: int, partition_log: PartitionLog) -> None:
+        """The partition's replica moved to another log dir: its log there from now on."""
+        found = self._partitions.get((topic, partition))
+        if found is not None:
+            found.log = partition_log
+
     def remove(self, topic: str, partition: int) -> None:
         """The partition is no longer hosted here (deleted): stop leading or following it."""
         found = self._partitions.pop((topic, partition), None)

@@ -51,7 +51,10 @@ from wire.records import (
 log = logging.getLogger(__name__)
 
 PARTITION_METADATA_NAME = "partition.metadata"
-_DIRECTORY_NAME = re.compile(r"^(.+)-(\d+)$")
+# `<topic>-<partition>`, or a replica being moved to this log dir (AlterReplicaLogDirs):
+# `<topic>-<partition>.<hex id>-future`, Kafka's name for it.
+_DIRECTORY_NAME = re.compile(r"^(.+)-(\d+)(\.[0-9a-f]{32}-future)?$")
+FUTURE_DIRECTORY_SUFFIX = "-future"
 _SEGMENT_NAME = re.compile(r"^\d{20}\.log$")
 SNAPSHOTS_TO_KEEP = 2
 
@@ -130,6 +133,7 @@ class PartitionLog:
         self._pending_deletes: list[tuple[int, LogSegment]] = []  # (due ms, renamed segment)
         self._closed = False
         self.cleaner_checkpoint = 0  # first dirty offset for compaction (cleaner-offset-checkpoint)
+        self.truncations = 0  # how many times batches were cut off its end (a copy starts over)
         self._cleaning = threading.Lock()
         self._first_unstable_offset: int | None = None
         self._producer_state.remove_unreplicated_txns(high_watermark)
@@ -943,6 +947,7 @@ class PartitionLog:
         self._base_offsets = [segment.base_offset for segment in self._segments]
 
     def _after_truncation(self, now_ms: int) -> None:
+        self.truncations += 1
         self._log_end_offset = self._segments[-1].next_offset
         self.cleaner_checkpoint = min(self.cleaner_checkpoint, self._log_end_offset)  # Kafka's maybeTruncateCheckpoint
         self._high_watermark = min(self._high_watermark, self._log_end_offset)

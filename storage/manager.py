@@ -19,7 +19,12 @@ from storage.checkpoint import (
 )
 from storage.config import LogConfig
 from wire.errors import KafkaError
-from storage.log import PARTITION_METADATA_NAME, PartitionLog, parse_partition_directory
+from storage.log import (
+    FUTURE_DIRECTORY_SUFFIX,
+    PARTITION_METADATA_NAME,
+    PartitionLog,
+    parse_partition_directory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +81,13 @@ class LogManager:
                 continue
             if directory.name.endswith(DELETE_DIRECTORY_SUFFIX):
                 shutil.rmtree(directory, ignore_errors=True)  # a delete that a stop interrupted
+                continue
+            if directory.name.endswith(FUTURE_DIRECTORY_SUFFIX):
+                # A move between log dirs that a stop interrupted: the replica it copied is
+                # whole where it was; the partial copy goes.
+                log.info("removing %s: a replica move between log dirs did not finish",
+                         directory)
+                shutil.rmtree(directory, ignore_errors=True)
                 continue
             try:
                 key = parse_partition_directory(directory.name)
@@ -134,6 +146,48 @@ class LogManager:
             )
             self._logs[(topic, partition)] = partition_log
             return partition_log
+
+    def create_future(self, topic: str, partition: int, config: LogConfig,
+                      topic_id: uuid.UUID | None, *, start_offset: int,
+                      now_ms: int) -> PartitionLog:
+        """An empty log starting at `start_offset` in `<topic>-<partition>.<id>-future`, to
+        copy a replica of another log dir into; not one of this manager's logs until
+        `adopt_future`."""
+        directory = self.log_dir / f"{topic}-{partition}.{uuid.uuid4().hex}{FUTURE_DIRECTORY_SUFFIX}"
+        directory.mkdir(parents=True)
+        if topic_id is not None:
+            write_partition_metadata(directory / PARTITION_METADATA_NAME, topic_id)
+        return PartitionLog.open(directory, config, topic_id=topic_id,
+                                 recovery_point=start_offset, log_start_offset=start_offset,
+                                 high_watermark=start_offset, clean_shutdown=True,
+                                 now_ms=now_ms)
+
+    def adopt_future(self, future: PartitionLog, *, high_watermark: int, cleaner_checkpoint: int,
+                     now_ms: int) -> PartitionLog:
+        """Makes a finished future log this manager's log of its partition: closed, renamed
+        to `<topic>-<partition>` and opened again from there."""
+        key = (future.topic, future.partition)
+        log_start_offset, log_end_offset = future.log_start_offset, future.log_end_offset
+        future.close()
+        directory = self.log_dir / f"{future.topic}-{future.partition}"
+        future.directory.rename(directory)
+        with self._lock:
+            adopted = PartitionLog.open(directory, self._topic_configs(future.topic),
+                                        topic_id=future.topic_id,
+                                        recovery_point=log_end_offset,
+                                        log_start_offset=log_start_offset,
+                                        high_watermark=high_watermark, clean_shutdown=True,
+                                        now_ms=now_ms)
+            adopted.cleaner_checkpoint = cleaner_checkpoint
+            self._logs[key] = adopted
+        self.checkpoint()
+        return adopted
+
+    @staticmethod
+    def discard_future(future: PartitionLog) -> None:
+        """Closes and removes a future log whose move was called off."""
+        future.close()
+        shutil.rmtree(future.directory, ignore_errors=True)
 
     def delete(self, topic: str, partition: int) -> bool:
         """Close and remove the partition's directory (renamed `-delete` first, as Kafka
@@ -215,6 +269,25 @@ class LogManager:
             partition_log.close()
         self.checkpoint()
         write_atomically(self.log_dir / CLEAN_SHUTDOWN_MARKER, b'{"version":0,"BrokerEpoch":-1}')
+
+
+def drop_duplicate_logs(managers: list[LogManager]) -> None:
+    """A stop between the two steps of finishing a move between log dirs (the copy renamed
+    into place, the original deleted) leaves a partition in two dirs: keep the copy that
+    reaches further (they hold the same batches otherwise), delete the other."""
+    holders: dict[tuple[str, int], list[LogManager]] = {}
+    for manager in managers:
+        for key in manager.logs():
+            holders.setdefault(key, []).append(manager)
+    for (topic, partition), found in holders.items():
+        if len(found) < 2:
+            continue
+        found.sort(key=lambda manager: manager.get(topic, partition).log_end_offset,
+                   reverse=True)
+        for manager in found[1:]:
+            log.warning("%s-%d is in %s and %s; deleting the copy in %s", topic, partition,
+                        found[0].log_dir, manager.log_dir, manager.log_dir)
+            manager.delete(topic, partition)
 
 
 def _ensure_meta_properties(log_dir: Path, node_id: int, cluster_id: str | None) -> dict[str, str]:

@@ -40,14 +40,21 @@ async def describe_log_dirs(ctx, request) -> dict:
         wanted = {(topic.topic, partition) for topic in request.topics
                   for partition in topic.partitions}
     results = []
+    moves = broker.mover.futures()
     for log_dir, manager in zip(broker.config.log_dirs, broker.log_managers):
         by_topic: dict[str, list[dict]] = {}
-        for (topic, partition), partition_log in sorted(manager.logs().items()):
+        replicas = [(key, partition_log.size_bytes, 0, False)
+                    for key, partition_log in manager.logs().items()]
+        # A replica on its way here (AlterReplicaLogDirs): Kafka's future replica, its lag
+        # how far its copy is behind the replica it will replace.
+        replicas += [(key, move.future.size_bytes, move.offset_lag, True)
+                     for key, move in moves.items() if move.destination is manager]
+        for (topic, partition), size, lag, is_future in sorted(replicas):
             if wanted is not None and (topic, partition) not in wanted:
                 continue
             by_topic.setdefault(topic, []).append({
-                "partition_index": partition, "partition_size": partition_log.size_bytes,
-                "offset_lag": 0, "is_future_key": False})
+                "partition_index": partition, "partition_size": size,
+                "offset_lag": lag, "is_future_key": is_future})
         usage = shutil.disk_usage(log_dir)
         results.append({
             "error_code": ErrorCode.NONE,
@@ -58,3 +65,21 @@ async def describe_log_dirs(ctx, request) -> dict:
             "usable_bytes": usage.free,
         })
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "results": results}
+
+
+@handles(ApiKey.ALTER_REPLICA_LOG_DIRS, versions=range(0, 3))
+async def alter_replica_log_dirs(ctx, request) -> dict:
+    """Moves replicas between this broker's log dirs (broker/log_dirs.py); answered at
+    once, as Kafka does: DescribeLogDirs shows a move under way as a future replica."""
+    destinations: dict[tuple[str, int], str] = {}
+    for directory in request.dirs:
+        for topic in directory.topics:
+            for partition in topic.partitions:
+                destinations[(topic.name, partition)] = directory.path  # the last one wins
+    by_topic: dict[str, list[dict]] = {}
+    for (topic, partition), path in destinations.items():
+        error = ctx.broker.mover.alter(topic, partition, path)
+        by_topic.setdefault(topic, []).append({"partition_index": partition,
+                                               "error_code": error})
+    return {"throttle_time_ms": 0, "results": [
+        {"topic_name": topic, "partitions": partitions} for topic, partitions in by_topic.items()]}
