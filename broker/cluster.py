@@ -22,6 +22,7 @@ from broker.zookeeper.store import (
     StaleVersion,
     TopicAssignment,
     Watch,
+    ZkConnectionError,
     ZkError,
     ZkStore,
 )
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REFRESH_DEBOUNCE_S = 0.01  # a burst of watch events becomes one refresh
+ZOOKEEPER_RETRY_S = 1.0  # between refreshes while ZooKeeper is out of reach
 CONTROLLER_WAIT_S = 30.0
 CAS_ATTEMPTS = 10  # compare-and-set retries of one controller write before giving up
 # KafkaController.onControllerFailover: the first leader balance check 5 s after it.
@@ -208,7 +210,15 @@ class ClusterRuntime:
             while True:
                 await self._changed.wait()
                 await trio.sleep(REFRESH_DEBOUNCE_S)
-                await self._refresh()
+                try:
+                    await self._refresh()
+                except ZkConnectionError as exc:
+                    # ZooKeeper out of reach (its session may expire meanwhile): the view
+                    # stays as it was; once reconnected, everything is read again.
+                    log.warning("refreshing the cluster view failed: %s; retrying", exc)
+                    self._all_stale = True
+                    await trio.sleep(ZOOKEEPER_RETRY_S)
+                    self._poke()
 
     async def _register(self, registration: BrokerRegistration) -> None:
         """Registers /brokers/ids/<id>. After a kill -9 the dead process's ephemeral node
@@ -236,9 +246,10 @@ class ClusterRuntime:
         store.watch_deletions(changed)
         store.watch_partition_reassignment(changed)
         store.watch_preferred_replica_election(changed)
-        # After a new session anything may have changed unseen: read it all again.
-        store.add_session_listener(lambda state: self._mark_stale_from_thread(
-            all_stale=state == "connected"))
+        # Reconnected (perhaps in a new session), anything may have changed unseen: read
+        # it all again.
+        store.add_session_listener(lambda state: state == "connected"
+                                   and self._mark_stale_from_thread(all_stale=True))
 
     def _from_zookeeper(self, topic: str | None = None,
                         key: Key | None = None) -> Callable[..., None]:
