@@ -96,7 +96,8 @@ class ReplicaMover:
         with move.cancel_scope:
             try:
                 await self._copy_until_switched(key, move)
-            except KafkaError as exc:
+            except (KafkaError, OSError) as exc:
+                # A batch the copy cannot take, a full disk: the replica stays where it is.
                 if self._moves.get(key) is move:
                     log.warning("%s-%d: move to %s failed: %s", *key, move.destination.log_dir,
                                 exc)

@@ -215,3 +215,24 @@ def test_a_restart_removes_an_unfinished_copy_and_a_duplicate(tmp_path):
     assert reopened.partition_log("t", 0).log_end_offset == 2
     assert not stale.exists()
     reopened.close()
+
+
+async def test_a_copy_that_fails_leaves_the_replica_where_it_is(served, monkeypatch):
+    broker, client = served
+    await create_topic(client, "full")
+    here, there = home_of(broker, "full"), 1 - home_of(broker, "full")
+    assert (await produce(client, "full", 0, records(b"kept"))).error_code == ErrorCode.NONE
+
+    def disk_full(source, future):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(log_dirs, "_copy_chunk", disk_full)
+    assert await alter(client, {dir_path(broker, there): {"full": [0]}}) == {
+        ("full", 0): ErrorCode.NONE}
+    with trio.fail_after(WAIT_S):
+        while broker.mover.futures():
+            await trio.sleep(0.01)
+    assert await described(client) == {dir_path(broker, here): [("full", 0, False)],
+                                       dir_path(broker, there): []}
+    assert [p.name for p in broker.log_managers[there].log_dir.iterdir() if p.is_dir()] == []
+    assert await values(client, "full") == [b"kept"]
