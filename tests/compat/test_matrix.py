@@ -221,7 +221,7 @@ def test_main_prints_the_matrices_and_fails_on_a_regression(tmp_path, fake_broke
         (directory / "data").mkdir()
         (directory / "data" / "00000000000000000000.log").write_text("produce-consume-good\n")
         (directory / "gregor.log").write_text(
-            "10:00 INFO broker.replication: produce-consume-good-gregor-0: leader\n"
+            "10:00 INFO broker.replication: produce-consume-good-gregor-retry-0: leader\n"
             "10:01 INFO broker.server: unrelated\n10:02 WARNING broker.cluster: slow\n")
         return broker
 
@@ -233,10 +233,11 @@ def test_main_prints_the_matrices_and_fails_on_a_regression(tmp_path, fake_broke
     assert regression == [
         "REGRESSION: good produce_consume passed before (compat/expected-pass.txt), now: "
         "partition 0: got 3, expected 4",
-        "-- good-produce_consume-produce-consume-good-gregor.log (last 20 lines)",
+        # A failed cell runs once more: the evidence is the retry's.
+        "-- good-produce_consume-produce-consume-good-gregor-retry.log (last 20 lines)",
         "first line", "partition 0: got 3, expected 4",
-        "-- gregor.log (lines naming produce-consume-good-gregor or warning, last 20)",
-        "10:00 INFO broker.replication: produce-consume-good-gregor-0: leader",
+        "-- gregor.log (lines naming produce-consume-good-gregor-retry or warning, last 20)",
+        "10:00 INFO broker.replication: produce-consume-good-gregor-retry-0: leader",
         "10:02 WARNING broker.cluster: slow",
         "0 passed, 1 failed"]
     assert output.splitlines()[-1] == "0 passed, 1 failed"
@@ -284,3 +285,21 @@ def test_runners_use_their_own_python(tmp_path):
                                  "delete_records" if client == "kcat" else "no_such",
                                  "--topic", "t"], capture_output=True, text=True, timeout=60)
         assert answer.returncode == 2, (client, answer.stderr)
+
+
+FLAKY = r"""#!/usr/bin/env bash
+if [[ $1 == --list ]]; then echo metadata; exit 0; fi
+if [[ ! -e $MARKERS/flaked ]]; then touch "$MARKERS/flaked"; echo "stalled once" >&2; exit 1; fi
+exit 0
+"""
+
+
+def test_a_cell_that_fails_once_passes_on_its_retry_with_a_note(tmp_path, fake_brokers):
+    start, started = fake_brokers
+    write_runner(tmp_path, "flaky", FLAKY)
+    result = matrix.run_broker("gregor", matrix.discover_runners(tmp_path), ["metadata"],
+                               tmp_path / "work", start)
+    assert result.cells[("metadata", "flaky")].status == "PASS"
+    assert result.notes == ["flaky metadata failed, then passed on its retry; the failure: "
+                            "stalled once"]
+    assert len(started) == 1  # the broker kept running: no restart for a retry
