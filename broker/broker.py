@@ -262,11 +262,13 @@ class Broker:
     # -- partitions --------------------------------------------------------------------
 
     def partition_log(self, topic: str, partition: int) -> PartitionLog | None:
-        for manager in self.log_managers:
-            found = manager.get(topic, partition)
-            if found is not None:
-                return found
-        return None
+        manager = self.hosting_manager(topic, partition)
+        return None if manager is None else manager.get(topic, partition)
+
+    def hosting_manager(self, topic: str, partition: int) -> LogManager | None:
+        """The log manager (log dir) holding the partition's log here, if any."""
+        return next((manager for manager in self.log_managers
+                     if manager.get(topic, partition) is not None), None)
 
     def partition_exists(self, topic: str, partition: int) -> bool:
         """Whether the cluster has this partition (hosted here or not)."""
@@ -315,10 +317,6 @@ class Broker:
 
     def _least_loaded_manager(self) -> LogManager:
         return min(self.log_managers, key=lambda manager: len(manager.logs()))
-
-    def log_manager_of(self, topic: str, partition: int, partition_log: PartitionLog) -> LogManager:
-        return next(manager for manager in self.log_managers
-                    if manager.get(topic, partition) is partition_log)
 
     def _create_missing_partitions(self) -> None:
         """Metadata is written before logs; finish a creation a crash interrupted."""

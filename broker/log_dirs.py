@@ -53,11 +53,10 @@ class ReplicaMover:
     def futures(self) -> dict[Key, Move]:
         return dict(self._moves)
 
-    def alter(self, topic: str, partition: int, path: str) -> ErrorCode:
-        """One partition of an AlterReplicaLogDirs request: Kafka's checks and codes."""
+    def alter(self, topic: str, partition: int, destination: LogManager | None) -> ErrorCode:
+        """One partition of an AlterReplicaLogDirs request (`destination` None: the path
+        names no log dir of this broker): Kafka's checks and codes."""
         broker = self._broker
-        destination = next((manager for manager in broker.log_managers
-                            if str(manager.log_dir.resolve()) == path), None)
         if destination is None:
             return ErrorCode.LOG_DIR_NOT_FOUND
         key = (topic, partition)
@@ -129,7 +128,7 @@ class ReplicaMover:
             future.delete_records_before(min(source.log_start_offset, future.high_watermark),
                                          now_ms=_now_ms())
         del self._moves[key]
-        origin = self._broker.log_manager_of(*key, source)
+        origin = self._broker.hosting_manager(*key)  # the source's: the copy is not in yet
         moved = move.destination.adopt_future(
             future, high_watermark=source.high_watermark,
             cleaner_checkpoint=source.cleaner_checkpoint, now_ms=_now_ms())

@@ -76,9 +76,10 @@ async def alter_replica_log_dirs(ctx, request) -> dict:
         for topic in directory.topics:
             for partition in topic.partitions:
                 destinations[(topic.name, partition)] = directory.path  # the last one wins
+    managers = {str(manager.log_dir.resolve()): manager for manager in ctx.broker.log_managers}
     by_topic: dict[str, list[dict]] = {}
     for (topic, partition), path in destinations.items():
-        error = ctx.broker.mover.alter(topic, partition, path)
+        error = ctx.broker.mover.alter(topic, partition, managers.get(path))
         by_topic.setdefault(topic, []).append({"partition_index": partition,
                                                "error_code": error})
     return {"throttle_time_ms": 0, "results": [

@@ -70,10 +70,13 @@ async def _learn_new_leaderships(broker, request) -> None:
         view = cluster.partition(topic, index)
         return view is None or view.leader == node_id or view.leader not in cluster.brokers
 
-    keys = [(topic_data.name, partition_data.index) for topic_data in request.topic_data
-            for partition_data in topic_data.partition_data]
+    def any_catching_up() -> bool:
+        return any(catching_up(topic_data.name, partition_data.index)
+                   for topic_data in request.topic_data
+                   for partition_data in topic_data.partition_data)
+
     deadline = trio.current_time() + CLUSTER_REFRESH_S
-    while any(catching_up(*key) for key in keys):
+    while any_catching_up():
         remaining_s = deadline - trio.current_time()
         if remaining_s <= 0:
             return
